@@ -3,7 +3,6 @@ module github.com/fsbridge/fsbridge
 go 1.26.8
 
 require (
-	github.com/hanwen/go-fuse/v2 v2.12.1 // indirect
-	github.com/rasky/go-xdr v0.0.0-20170124162913-1a41d1a06c93 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	github.com/rasky/go-xdr v0.0.0-20170124162913-1a41d1a06c93
+	golang.org/x/sys v0.49.0
 )

@@ -242,8 +242,9 @@ type FS interface {
 	// ReadDir lists dir from cookie (0 = start), calling fn for each entry
 	// in order until fn returns false or the directory ends. "." and ".."
 	// are never listed. verf is the verifier the client holds (zero with
-	// cookie 0); a mismatch with a non-zero cookie is ErrBadCookie
-	// (NFS4ERR_NOT_SAME). eof is true when the listing reached the end.
+	// cookie 0); a non-zero verf that does not match, with a non-zero
+	// cookie, is ErrBadCookie (NFS4ERR_NOT_SAME); a zero verf is accepted
+	// with any cookie. eof is true when the listing reached the end.
 	ReadDir(ctx context.Context, cred *Cred, dir FileHandle, cookie uint64, verf CookieVerf,
 		fn func(*DirEntry) bool) (newVerf CookieVerf, eof bool, err error)
 	Readlink(ctx context.Context, fh FileHandle) (string, error)

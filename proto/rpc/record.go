@@ -1,0 +1,116 @@
+package rpc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+)
+
+// Record marking (RFC 5531 §11): on a byte stream each record is sent as
+// one or more fragments, each preceded by a 4-byte big-endian word whose
+// top bit marks the last fragment and whose low 31 bits give its length.
+
+const (
+	lastFragment   = 1 << 31
+	MaxFragmentLen = 1<<31 - 1
+	// MarkLen is the size of the record mark WriteRecord expects to be
+	// reserved at the start of the first buffer.
+	MarkLen = 4
+)
+
+// ErrRecordTooLarge is returned when fragment headers claim more than the
+// reader's maximum record size. The stream cannot be resynchronised; the
+// connection must be dropped.
+var ErrRecordTooLarge = errors.New("rpc: record exceeds maximum size")
+
+// growChunk bounds how much buffer a fragment header alone can make us
+// allocate ahead of the data actually arriving.
+const growChunk = 64 << 10
+
+// RecordReader reads records from a stream.
+type RecordReader struct {
+	r   io.Reader
+	max int
+	hdr [4]byte
+}
+
+// NewRecordReader returns a reader of records of at most max bytes.
+func NewRecordReader(r io.Reader, max int) *RecordReader {
+	return &RecordReader{r: r, max: max}
+}
+
+// ReadRecord reads the next record, appending its fragments to buf[:0] and
+// returning the result (buf is reused when large enough). It returns io.EOF
+// at a clean end of stream, io.ErrUnexpectedEOF if the stream ends inside a
+// record and ErrRecordTooLarge if the fragments add up to more than the
+// maximum; the buffer grows with the data received, not with what a
+// fragment header claims.
+func (rr *RecordReader) ReadRecord(buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	first := true
+	for {
+		if _, err := io.ReadFull(rr.r, rr.hdr[:]); err != nil {
+			if err == io.EOF && !first {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
+		first = false
+		h := binary.BigEndian.Uint32(rr.hdr[:])
+		n := int(h &^ lastFragment)
+		if n > rr.max-len(buf) {
+			return buf, ErrRecordTooLarge
+		}
+		for n > 0 {
+			if cap(buf) == len(buf) {
+				buf = slices.Grow(buf, min(max(len(buf), growChunk), n))
+			}
+			chunk := min(n, cap(buf)-len(buf))
+			start := len(buf)
+			buf = buf[:start+chunk]
+			if _, err := io.ReadFull(rr.r, buf[start:]); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return buf[:start], err
+			}
+			n -= chunk
+		}
+		if h&lastFragment != 0 {
+			return buf, nil
+		}
+	}
+}
+
+// WriteRecord writes bufs as one record of a single fragment with one
+// writev where w supports it (net.Buffers.WriteTo). bufs[0] must start with
+// MarkLen bytes reserved for the record mark, which WriteRecord fills in;
+// the payload is never copied. Like net.Buffers.WriteTo it consumes the
+// elements of bufs (they may be set to nil), so callers that recycle the
+// buffers must keep their own references.
+func WriteRecord(w io.Writer, bufs net.Buffers) (int64, error) {
+	if err := PutRecordMark(bufs); err != nil {
+		return 0, err
+	}
+	return bufs.WriteTo(w)
+}
+
+// PutRecordMark writes the last-fragment record mark for the total length
+// of bufs minus the mark itself into bufs[0][:MarkLen].
+func PutRecordMark(bufs net.Buffers) error {
+	if len(bufs) == 0 || len(bufs[0]) < MarkLen {
+		return errors.New("rpc: WriteRecord: first buffer has no room for the record mark")
+	}
+	total := -MarkLen
+	for _, b := range bufs {
+		total += len(b)
+	}
+	if total > MaxFragmentLen {
+		return fmt.Errorf("rpc: record of %d bytes too large for one fragment", total)
+	}
+	binary.BigEndian.PutUint32(bufs[0], lastFragment|uint32(total))
+	return nil
+}

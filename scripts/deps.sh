@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# deps.sh [--ganesha]: install what `make test` / `make demo` need on a fresh
+# Debian 12 machine (run as root), then build the kernel-client VM when the
+# shared tools are present. Idempotent: apt is skipped entirely when every
+# package is already installed, and build-vm is a no-op when up to date.
+#
+#   --ganesha  also install nfs-ganesha (reference server for comparisons;
+#              not needed by `make test`)
+#
+# Env: SHARED (default REPO/../shared), NFSVM_DIR (build-vm's, /tmp/nfsvm),
+#      DEPS_NO_VM=1 to skip build-vm.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SHARED=${SHARED:-$REPO/../shared}
+say() { echo "deps: $*" >&2; }
+
+# fuse3: fusermount3 for go-fuse (mount_remote); libnfs-utils: libnfs-smoke;
+# qemu-system-x86 + busybox-static: kernel-client VM; python3-ply: pynfs;
+# xz-utils/cpio/kmod-free tools used by build-vm; gcc: `go test -race` (cgo).
+PKGS=(fuse3 libnfs-utils qemu-system-x86 busybox-static python3 python3-ply xz-utils
+	gcc libc6-dev git ca-certificates procps)
+if [ "${1:-}" = --ganesha ]; then
+	PKGS=(nfs-ganesha nfs-ganesha-vfs)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$st" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	say "all packages present: ${PKGS[*]}"
+else
+	[ "$(id -u)" = 0 ] || { say "not root; install these yourself: ${missing[*]}"; exit 1; }
+	say "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >&2
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+[ "${1:-}" = --ganesha ] && exit 0
+
+# Go toolchain: expected preinstalled (go.mod wants the version it names).
+if ! command -v go >/dev/null; then
+	if [ -x /usr/local/go/bin/go ]; then
+		say "go is at /usr/local/go/bin but not on PATH (the Makefile adds it)"
+	else
+		say "ERROR: no Go toolchain; install Go $(sed -n 's/^go //p' "$REPO/go.mod") into /usr/local/go"
+		exit 1
+	fi
+fi
+
+if [ "${DEPS_NO_VM:-0}" = 1 ]; then
+	say "DEPS_NO_VM=1: not building the kernel-client VM"
+elif [ -x "$SHARED/tools/kernel-client/build-vm" ]; then
+	say "building the kernel-client VM (build-vm is idempotent)"
+	PATH=$PATH:/usr/local/go/bin "$SHARED/tools/kernel-client/build-vm" ||
+		say "WARNING: build-vm failed; interop will SKIP the kernel-client tests"
+else
+	say "no $SHARED/tools/kernel-client: kernel-client VM not built (interop will SKIP it)"
+fi

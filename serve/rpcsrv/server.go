@@ -1,0 +1,633 @@
+package rpcsrv
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsbridge/fsbridge/proto/rpc"
+	"github.com/fsbridge/fsbridge/proto/xdr"
+)
+
+// Defaults for the zero-valued Server fields.
+const (
+	DefaultMaxRecord     = 4 << 20 // 1 MiB NFS READ/WRITE payloads with plenty of slack
+	DefaultMaxInFlight   = 128
+	DefaultRecordTimeout = 60 * time.Second
+	DefaultWriteTimeout  = 60 * time.Second
+)
+
+// ErrServerClosed is returned by Serve and ServeConn after Shutdown.
+var ErrServerClosed = errors.New("rpcsrv: server closed")
+
+// ErrConnClosed is returned by Conn.Call when the connection is gone.
+var ErrConnClosed = errors.New("rpcsrv: connection closed")
+
+// Handler serves calls. ServeRPC runs on its own goroutine per call; ctx is
+// cancelled when the connection closes.
+type Handler interface {
+	ServeRPC(ctx context.Context, c *Call) Reply
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, c *Call) Reply
+
+func (f HandlerFunc) ServeRPC(ctx context.Context, c *Call) Reply { return f(ctx, c) }
+
+// Call is one incoming CALL. Args and the credential's raw body alias the
+// record buffer, which is recycled once the reply has been written: copy
+// anything kept longer.
+type Call struct {
+	rpc.CallHeader
+	Args []byte
+	Conn *Conn
+}
+
+// Reply is a handler's answer. The zero value is an accepted SUCCESS with
+// an empty body and an AUTH_NONE verifier.
+type Reply struct {
+	Accept    rpc.AcceptStat // when !Denied
+	Low, High uint32         // PROG_MISMATCH / RPC_MISMATCH version range
+	Denied    bool           // MSG_DENIED: Reject (and AuthStat) apply
+	Reject    rpc.RejectStat
+	AuthStat  rpc.AuthStat
+	Verf      rpc.Auth
+	// Body is the XDR-encoded result (SUCCESS only). It is written after
+	// the header with one writev; the slices are not retained.
+	Body net.Buffers
+	// Release, if set, is called once Body has been written (or dropped).
+	Release func()
+	// NoReply suppresses the reply (for example a retransmission of a
+	// request still in progress).
+	NoReply bool
+}
+
+// Success returns an accepted SUCCESS reply with the given body.
+func Success(body ...[]byte) Reply { return Reply{Body: body} }
+
+// Accepted returns an accepted reply with an error status (PROG_UNAVAIL,
+// PROC_UNAVAIL, GARBAGE_ARGS, SYSTEM_ERR).
+func Accepted(stat rpc.AcceptStat) Reply { return Reply{Accept: stat} }
+
+// ProgMismatch returns PROG_MISMATCH with the supported version range.
+func ProgMismatch(low, high uint32) Reply {
+	return Reply{Accept: rpc.ProgMismatch, Low: low, High: high}
+}
+
+// AuthError returns MSG_DENIED/AUTH_ERROR with stat.
+func AuthError(stat rpc.AuthStat) Reply {
+	return Reply{Denied: true, Reject: rpc.AuthError, AuthStat: stat}
+}
+
+// Server is an RPC server. Set the fields before Serve; they must not
+// change afterwards.
+type Server struct {
+	Handler Handler
+	// MaxRecord bounds an incoming record (DefaultMaxRecord if 0). A larger
+	// one drops the connection.
+	MaxRecord int
+	// MaxInFlight bounds concurrent calls per connection (DefaultMaxInFlight
+	// if 0); when reached the connection is not read until one finishes.
+	MaxInFlight int
+	// IdleTimeout closes a connection that starts no record for this long
+	// (0: never; NFS clients legitimately keep quiet connections open).
+	IdleTimeout time.Duration
+	// RecordTimeout bounds the time from a record's first byte to its last
+	// (DefaultRecordTimeout if 0, negative disables).
+	RecordTimeout time.Duration
+	// WriteTimeout bounds writing one message (DefaultWriteTimeout if 0,
+	// negative disables). A timed-out write closes the connection.
+	WriteTimeout time.Duration
+	// OnConnect runs when a connection starts, before any call is read;
+	// OnClose after it has ended and all its calls have returned.
+	OnConnect func(*Conn)
+	OnClose   func(*Conn)
+	// Logf logs connection errors; nil uses the standard logger.
+	Logf func(format string, args ...any)
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*Conn]struct{}
+	closed    bool
+	connWG    sync.WaitGroup
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+		return
+	}
+	log.Printf(format, args...)
+}
+
+func (s *Server) maxRecord() int   { return orDefault(s.MaxRecord, DefaultMaxRecord) }
+func (s *Server) maxInFlight() int { return orDefault(s.MaxInFlight, DefaultMaxInFlight) }
+func orDefault(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+func timeout(v, d time.Duration) time.Duration {
+	if v == 0 {
+		return d
+	}
+	if v < 0 {
+		return 0
+	}
+	return v
+}
+
+// Serve accepts connections on l and serves each on its own goroutine. It
+// returns ErrServerClosed after Shutdown, or the Accept error.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		go s.ServeConn(nc) //nolint:errcheck // logged inside
+	}
+}
+
+// ServeConn serves one connection until it closes and returns why (nil
+// for a clean end of stream or a graceful shutdown). Use StreamConn to
+// serve an io.ReadWriteCloser such as stdio.
+func (s *Server) ServeConn(nc net.Conn) error {
+	c := newConn(s, nc)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		return ErrServerClosed
+	}
+	if s.conns == nil {
+		s.conns = make(map[*Conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.connWG.Done()
+	}()
+
+	if s.OnConnect != nil {
+		s.OnConnect(c)
+	}
+	err := c.readLoop()
+	if c.draining.Load() {
+		// Graceful: let running calls finish and write their replies.
+		c.inflight.Wait()
+		err = nil
+	}
+	c.closeWith(ErrConnClosed)
+	c.inflight.Wait()
+	c.runOnClose()
+	if err == io.EOF || errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	if err != nil {
+		s.logf("rpcsrv: %v: %v", nc.RemoteAddr(), err)
+	}
+	return err
+}
+
+// Shutdown stops the listeners, stops reading new calls, waits for calls
+// in progress to finish and their replies to be written, and closes every
+// connection. If ctx ends first the remaining connections are closed
+// abruptly and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.drain()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// ---------------------------------------------------------------- Conn
+
+// Conn is one client connection.
+type Conn struct {
+	srv    *Server
+	nc     net.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	wmu      sync.Mutex // serialises whole records on nc
+	sem      chan struct{}
+	inflight sync.WaitGroup
+	draining atomic.Bool
+	xid      atomic.Uint32
+	recTO    time.Duration
+	writeTO  time.Duration
+
+	mu      sync.Mutex
+	value   any
+	pending map[uint32]chan backReply
+	closed  bool
+	onClose []func()
+	done    chan struct{}
+}
+
+type backReply struct {
+	rec []byte
+	err error
+}
+
+func newConn(s *Server, nc net.Conn) *Conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Conn{
+		srv: s, nc: nc, ctx: ctx, cancel: cancel,
+		sem:     make(chan struct{}, s.maxInFlight()),
+		pending: make(map[uint32]chan backReply),
+		recTO:   timeout(s.RecordTimeout, DefaultRecordTimeout),
+		writeTO: timeout(s.WriteTimeout, DefaultWriteTimeout),
+		done:    make(chan struct{}),
+	}
+	c.xid.Store(rand.Uint32())
+	return c
+}
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// LocalAddr returns the local address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// Context is cancelled when the connection closes.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// Done is closed once the connection has ended and its OnClose hooks ran.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Value returns the value attached with SetValue (for the NFS layer's
+// session bindings).
+func (c *Conn) Value() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.value
+}
+
+// SetValue attaches v to the connection.
+func (c *Conn) SetValue(v any) {
+	c.mu.Lock()
+	c.value = v
+	c.mu.Unlock()
+}
+
+// OnClose registers f to run after the connection has ended and all its
+// calls have returned. If it already has, f runs now.
+func (c *Conn) OnClose(f func()) {
+	c.mu.Lock()
+	select {
+	case <-c.done:
+		c.mu.Unlock()
+		f()
+		return
+	default:
+	}
+	c.onClose = append(c.onClose, f)
+	c.mu.Unlock()
+}
+
+func (c *Conn) runOnClose() {
+	c.mu.Lock()
+	hooks := c.onClose
+	c.onClose = nil
+	close(c.done)
+	c.mu.Unlock()
+	for _, f := range hooks {
+		f()
+	}
+	if c.srv.OnClose != nil {
+		c.srv.OnClose(c)
+	}
+}
+
+// Close closes the connection; calls in progress see their context
+// cancelled and their replies are dropped.
+func (c *Conn) Close() error { return c.closeWith(ErrConnClosed) }
+
+func (c *Conn) closeWith(reason error) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	err := c.nc.Close() // before cancel, so no reply slips out after Close
+	c.cancel()
+	for _, ch := range pending {
+		ch <- backReply{err: reason}
+	}
+	return err
+}
+
+// drain makes the reader stop at the next record boundary (Shutdown).
+func (c *Conn) drain() {
+	c.draining.Store(true)
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// ---------------------------------------------------------------- reading
+
+// deadlineReader arms the per-record deadline when the first byte of a
+// record arrives (the idle deadline covers the wait before it).
+type deadlineReader struct {
+	c     *Conn
+	armed bool
+}
+
+func (r *deadlineReader) Read(p []byte) (int, error) {
+	n, err := r.c.nc.Read(p)
+	if n > 0 && !r.armed {
+		r.armed = true
+		r.c.armRecordDeadline()
+	}
+	return n, err
+}
+
+func (c *Conn) armRecordDeadline() {
+	if c.recTO > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(c.recTO))
+	} else {
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	if c.draining.Load() {
+		c.nc.SetReadDeadline(time.Now())
+	}
+}
+
+var recPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+func getRec() *[]byte  { return recPool.Get().(*[]byte) }
+func putRec(b *[]byte) { *b = (*b)[:0]; recPool.Put(b) }
+
+func (c *Conn) readLoop() error {
+	dr := &deadlineReader{c: c}
+	br := bufio.NewReaderSize(dr, 32<<10)
+	rr := rpc.NewRecordReader(br, c.srv.maxRecord())
+	for {
+		// Deadline for this record: already started if bytes are buffered.
+		dr.armed = br.Buffered() > 0
+		if dr.armed {
+			c.armRecordDeadline()
+		} else if idle := c.srv.IdleTimeout; idle > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(idle))
+		} else {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		if c.draining.Load() {
+			return nil
+		}
+		bp := getRec()
+		rec, err := rr.ReadRecord(*bp)
+		if err != nil {
+			putRec(bp)
+			if c.draining.Load() {
+				return nil
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return fmt.Errorf("read timeout: %w", err)
+			}
+			return err
+		}
+		*bp = rec
+		xid, mt, ok := rpc.PeekHeader(rec)
+		switch {
+		case !ok:
+			// Too short to hold an xid: nothing to answer.
+			putRec(bp)
+		case mt == rpc.Reply:
+			c.routeReply(xid, bp)
+		case mt == rpc.Call:
+			select {
+			case c.sem <- struct{}{}:
+			case <-c.ctx.Done():
+				putRec(bp)
+				return nil
+			}
+			c.inflight.Add(1)
+			go c.serveCall(bp)
+		default:
+			putRec(bp) // unknown msg_type: no defined answer
+		}
+	}
+}
+
+func (c *Conn) routeReply(xid uint32, bp *[]byte) {
+	c.mu.Lock()
+	ch := c.pending[xid]
+	delete(c.pending, xid)
+	c.mu.Unlock()
+	if ch == nil {
+		putRec(bp) // late or unsolicited reply
+		return
+	}
+	ch <- backReply{rec: *bp} // ownership passes to the caller
+}
+
+func (c *Conn) serveCall(bp *[]byte) {
+	defer func() {
+		putRec(bp)
+		<-c.sem
+		c.inflight.Done()
+	}()
+	var d xdr.Decoder
+	d.Reset(*bp)
+	call := Call{Conn: c}
+	err := call.CallHeader.Decode(&d)
+	var reply Reply
+	var bad *rpc.BadAuthError
+	switch {
+	case err == nil:
+		call.Args = d.Rest()
+		reply = c.callHandler(&call)
+	case err == rpc.ErrRPCVersion:
+		reply = Reply{Denied: true, Reject: rpc.RPCMismatch, Low: rpc.RPCVersion, High: rpc.RPCVersion}
+	case errors.As(err, &bad):
+		reply = AuthError(bad.Stat)
+	default:
+		reply = Accepted(rpc.GarbageArgs)
+	}
+	if !reply.NoReply {
+		c.writeReply(call.XID, &reply)
+	}
+	if reply.Release != nil {
+		reply.Release()
+	}
+}
+
+func (c *Conn) callHandler(call *Call) (r Reply) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.logf("rpcsrv: panic serving prog %d vers %d proc %d: %v\n%s",
+				call.Prog, call.Vers, call.Proc, p, debug.Stack())
+			r = Accepted(rpc.SystemErr)
+		}
+	}()
+	return c.srv.Handler.ServeRPC(c.ctx, call)
+}
+
+// ---------------------------------------------------------------- writing
+
+type outMsg struct {
+	enc  xdr.Encoder
+	bufs net.Buffers
+}
+
+var outPool = sync.Pool{New: func() any {
+	return &outMsg{enc: xdr.Encoder{Buf: make([]byte, 0, 128)}, bufs: make(net.Buffers, 0, 8)}
+}}
+
+func (c *Conn) writeReply(xid uint32, r *Reply) {
+	h := rpc.ReplyHeader{XID: xid, Verf: r.Verf, Low: r.Low, High: r.High}
+	if r.Denied {
+		h.Stat, h.Reject, h.AuthStat = rpc.MsgDenied, r.Reject, r.AuthStat
+	} else {
+		h.Accept = r.Accept
+	}
+	m := outPool.Get().(*outMsg)
+	m.enc.Reset()
+	m.enc.Reserve(rpc.MarkLen)
+	h.Encode(&m.enc)
+	m.bufs = append(m.bufs[:0], m.enc.Buf)
+	if !r.Denied && r.Accept == rpc.Success {
+		m.bufs = append(m.bufs, r.Body...)
+	}
+	c.writeRecord(m)
+}
+
+// writeRecord writes m as one record and recycles it; a failed write
+// closes the connection (a partial record cannot be recovered from).
+func (c *Conn) writeRecord(m *outMsg) error {
+	c.wmu.Lock()
+	if c.writeTO > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.writeTO))
+	}
+	_, err := rpc.WriteRecord(c.nc, m.bufs)
+	c.wmu.Unlock()
+	clear(m.bufs)
+	m.bufs = m.bufs[:0]
+	outPool.Put(m)
+	if err != nil {
+		c.closeWith(ErrConnClosed)
+	}
+	return err
+}
+
+// ---------------------------------------------------------------- back channel
+
+// Call sends a CALL to the peer over this connection (the NFSv4.1 back
+// channel) and waits for its reply. The verifier is AUTH_NONE. It returns
+// the results of an accepted SUCCESS reply, *rpc.AcceptedError or
+// *rpc.DeniedError for other replies, ErrConnClosed if the connection ends
+// first, or ctx's error.
+func (c *Conn) Call(ctx context.Context, prog, vers, proc uint32, cred rpc.Auth, args net.Buffers) ([]byte, error) {
+	xid := c.xid.Add(1)
+	ch := make(chan backReply, 1)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrConnClosed
+	}
+	c.pending[xid] = ch
+	c.mu.Unlock()
+
+	m := outPool.Get().(*outMsg)
+	m.enc.Reset()
+	m.enc.Reserve(rpc.MarkLen)
+	h := rpc.CallHeader{XID: xid, Prog: prog, Vers: vers, Proc: proc, Cred: cred}
+	h.Encode(&m.enc)
+	m.bufs = append(append(m.bufs[:0], m.enc.Buf), args...)
+	if err := c.writeRecord(m); err != nil {
+		c.forget(xid)
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, r.err
+		}
+		rh, body, err := rpc.DecodeReply(r.rec)
+		if err != nil {
+			return nil, err
+		}
+		if err := rh.Err(); err != nil {
+			return nil, err
+		}
+		return body, nil
+	case <-ctx.Done():
+		c.forget(xid)
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Conn) forget(xid uint32) {
+	c.mu.Lock()
+	delete(c.pending, xid)
+	c.mu.Unlock()
+}
