@@ -22,15 +22,16 @@ var (
 	_ fsadapters.Seeker    = (*File)(nil)
 )
 
-// writeSync is the stable-write path: pwritev2(RWF_DSYNC) persists the data
-// and the metadata needed to read it back (like O_DSYNC), which is what
-// FILE_SYNC4/DATA_SYNC4 promise; kernels or filesystems without RWF_DSYNC
-// fall back to pwrite + fdatasync. A variable so tests can observe it.
+// writeSync is the stable-write path: pwritev2(RWF_SYNC) persists the data
+// and all of the file's metadata (like O_SYNC), which is what FILE_SYNC4
+// promises (RFC 7530 §16.36.4; the server answers DATA_SYNC4 requests with
+// FILE_SYNC4 too). Kernels or filesystems without RWF_SYNC fall back to
+// pwrite + fsync. A variable so tests can observe it.
 var writeSync = func(fd int, p []byte, off int64) (int, error) {
-	n, err := unix.Pwritev2(fd, [][]byte{p}, off, unix.RWF_DSYNC)
+	n, err := unix.Pwritev2(fd, [][]byte{p}, off, unix.RWF_SYNC)
 	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
 		if n, err = unix.Pwrite(fd, p, off); err == nil {
-			err = unix.Fdatasync(fd)
+			err = unix.Fsync(fd)
 		}
 	}
 	return n, err

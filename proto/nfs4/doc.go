@@ -37,7 +37,7 @@ const (
 	MaxNameLen      = 1024    // component4 / utf8str on the wire (maxname advertised is 255)
 	MaxPathLen      = 4096    // linktext4, pathname components joined
 	MaxTagLen       = 1024    // COMPOUND tag
-	MaxBitmapWords  = 8       // bitmap4
+	MaxBitmapWords  = 32      // bitmap4: attrs 0..1023 (pynfs GATT4 asks for attribute 1000 and expects OK)
 	MaxAttrListLen  = 1 << 16 // attrlist4
 	MaxOwnerLen     = 1024    // open_owner4 / lock_owner4 opaque (NFS4_OPAQUE_LIMIT)
 	MaxDataLen      = 1 << 20 // READ/WRITE payload (maxread/maxwrite) + slack checked by caller

@@ -34,6 +34,8 @@ type Client struct {
 	csSeq   uint32
 	csCache *CreateSessionResult
 
+	reclaimDone bool // 4.1: RECLAIM_COMPLETE received (RFC 8881 §18.51)
+
 	sessions map[SessionID]*Session
 	states   map[[nfs4.OtherSize]byte]*stateRec
 	owners   map[ownerKey]*Owner
@@ -132,7 +134,9 @@ func (m *Manager) SetClientID(a SetClientIDArgs) (SetClientIDResult, error) {
 	name := string(a.Name)
 	conf := m.confByName[name]
 	if conf != nil && (conf.principal != a.Principal || conf.minor != 0) {
-		if conf.hasState() || m.leaseValid(conf) {
+		// RFC 7530 §16.33.5: in use only while the other client holds
+		// state (pynfs CID2/CID2a).
+		if conf.hasState() {
 			return SetClientIDResult{}, nfs4.ErrClidInUse
 		}
 		m.expireClient(conf, nfs4.ErrExpired)
@@ -196,6 +200,9 @@ func (m *Manager) Renew(id uint64) error {
 	defer m.unlock()
 	c, err := m.confirmedClient(id)
 	if err != nil {
+		if _, gone := m.expiredClients[id]; gone {
+			return nfs4.ErrExpired // RFC 7530 §16.24.4
+		}
 		return err
 	}
 	c.lastRenew = m.now()
@@ -232,7 +239,7 @@ func (m *Manager) ExchangeID(a ExchangeIDArgs) (ExchangeIDResult, error) {
 	conf := m.confByName[name]
 	if conf != nil && conf.minor == 0 {
 		// A 4.0 record of the same name: treat like a collision.
-		if conf.hasState() || m.leaseValid(conf) {
+		if conf.hasState() {
 			return ExchangeIDResult{}, nfs4.ErrClidInUse
 		}
 		m.expireClient(conf, nfs4.ErrExpired)
@@ -258,7 +265,7 @@ func (m *Manager) ExchangeID(a ExchangeIDArgs) (ExchangeIDResult, error) {
 	if conf != nil {
 		switch {
 		case conf.principal != a.Principal: // case 3: collision
-			if conf.hasState() || m.leaseValid(conf) {
+			if conf.hasState() { // RFC 8881 §18.35.4 case 3; pynfs EID5e/5g
 				return ExchangeIDResult{}, nfs4.ErrClidInUse
 			}
 			m.expireClient(conf, nfs4.ErrExpired)
@@ -308,10 +315,25 @@ func (m *Manager) ClientIDValid(id uint64) error {
 	return err
 }
 
+// maxExpiredRecords bounds the memory of torn-down stateids and clients.
+const maxExpiredRecords = 1 << 16
+
 // expireClient removes c and everything it holds. Open handles are queued
 // for the OnRelease hook, which unlock() delivers.
 func (m *Manager) expireClient(c *Client, reason nfs4.Status) {
 	rel := Released{ClientID: c.id, Reason: reason}
+	if len(m.expiredStates) > maxExpiredRecords {
+		clear(m.expiredStates)
+	}
+	if len(m.expiredClients) > maxExpiredRecords {
+		clear(m.expiredClients)
+	}
+	if c.confirmed && reason == nfs4.ErrExpired {
+		m.expiredClients[c.id] = struct{}{}
+	}
+	for other := range c.states {
+		m.expiredStates[other] = struct{}{}
+	}
 	for _, s := range c.sessions {
 		m.destroySession(s)
 	}

@@ -46,11 +46,13 @@ func TestSetClientIDCases(t *testing.T) {
 				t.Fatalf("state lost on callback update: %v", err)
 			}
 		}},
-		{"principal collision while lease valid", func(t *testing.T, e *env) {
-			e.client40(t, "c", "p", 1)
+		{"principal collision while state held", func(t *testing.T, e *env) {
+			id := e.client40(t, "c", "p", 1)
+			e.open40(t, id, "o", "f", nfs4.ShareAccessRead, nfs4.ShareDenyNone, "h1")
 			_, err := e.m.SetClientID(SetClientIDArgs{Name: []byte("c"), Verifier: verf(2), Principal: "q"})
 			wantErr(t, "SETCLIENTID", err, nfs4.ErrClidInUse)
 			e.clk.Advance(lease + 1)
+			e.m.Reap(e.clk.Now())
 			r, err := e.m.SetClientID(SetClientIDArgs{Name: []byte("c"), Verifier: verf(2), Principal: "q"})
 			wantErr(t, "SETCLIENTID after lease", err, nil)
 			wantErr(t, "confirm", e.m.SetClientIDConfirm(r.ClientID, r.Confirm, "q"), nil)
@@ -70,7 +72,7 @@ func TestSetClientIDCases(t *testing.T) {
 			wantErr(t, "confirm", e.m.SetClientIDConfirm(r.ClientID, r.Confirm, "p"), nil)
 			wantErr(t, "old renew", e.m.Renew(old), nfs4.ErrStaleClientID)
 			_, err = e.m.CheckIO(sid, "f", false, 0)
-			wantErr(t, "old stateid", err, nfs4.ErrBadStateID)
+			wantErr(t, "old stateid", err, nfs4.ErrExpired) // pynfs CID1
 			if hs := e.releasedHandles(); len(hs) != 1 || hs[0] != "h1" {
 				t.Fatalf("released handles %v, want [h1]", hs)
 			}
@@ -224,9 +226,9 @@ func TestLeaseExpiry(t *testing.T) {
 	if hs := e.releasedHandles(); len(hs) != 1 || hs[0] != "ha" {
 		t.Fatalf("released %v, want [ha]", hs)
 	}
-	wantErr(t, "renew a", e.m.Renew(a), nfs4.ErrStaleClientID)
+	wantErr(t, "renew a", e.m.Renew(a), nfs4.ErrExpired)
 	_, err = e.m.CheckIO(sa, "fa", false, 0)
-	wantErr(t, "expired stateid", err, nfs4.ErrBadStateID)
+	wantErr(t, "expired stateid", err, nfs4.ErrExpired)
 	// a's deny-write reservation is gone.
 	if _, err := e.m.CheckIO(nfs4.AnonStateID, "fa", true, 0); err != nil {
 		t.Fatalf("anonymous write after expiry: %v", err)

@@ -84,6 +84,13 @@ type Manager struct {
 	retired  map[[nfs4.OtherSize]byte]*Owner // dropped 4.0 stateids → owner, see StateOwner
 	files    map[string]*file
 
+	// Stateids and client IDs of clients whose state was torn down (lease
+	// expiry, client restart): later use gets NFS4ERR_EXPIRED rather than
+	// BAD_STATEID / STALE_CLIENTID (RFC 7530 §9.6.3, pynfs CLOSE8,
+	// LKU10, RENEW3, CID1). Bounded: cleared when it grows too big.
+	expiredStates  map[[nfs4.OtherSize]byte]struct{}
+	expiredClients map[uint64]struct{}
+
 	pending []Released // collected under mu, delivered by unlock()
 }
 
@@ -137,6 +144,9 @@ func NewManager(cfg Config) *Manager {
 		owners:       map[ownerKey]*Owner{},
 		retired:      map[[nfs4.OtherSize]byte]*Owner{},
 		files:        map[string]*file{},
+
+		expiredStates:  map[[nfs4.OtherSize]byte]struct{}{},
+		expiredClients: map[uint64]struct{}{},
 	}
 	_, _ = rand.Read(m.rnd[:])
 	binary.BigEndian.PutUint32(m.bootVerf[:4], m.epoch)

@@ -67,10 +67,15 @@ type OpenResult struct {
 }
 
 // shareConflict applies the share reservation rule of RFC 7530 §9.9 /
-// RFC 8881 §9.7 against every open of another owner.
-func shareConflict(f *file, o *Owner, access, deny uint32) bool {
+// RFC 8881 §9.7 against every open of another owner (with the combined
+// access/deny of an upgrade). An owner's own deny also refuses it new
+// access it would deny others (RFC 7530 §16.16.5; pynfs OPEN21/25/30).
+func shareConflict(f *file, o *Owner, access, deny, reqAccess uint32) bool {
 	for op := range f.opens {
 		if op.owner != o && (op.access&deny != 0 || op.deny&access != 0) {
+			return true
+		}
+		if op.owner == o && op.deny&reqAccess != 0 {
 			return true
 		}
 	}
@@ -105,7 +110,7 @@ func (m *Manager) Open(a OpenArgs) (OpenResult, error) {
 		newAccess |= op.access
 		newDeny |= op.deny
 	}
-	if shareConflict(f, o, newAccess, newDeny) {
+	if shareConflict(f, o, newAccess, newDeny, access) {
 		m.gcFile(f)
 		return OpenResult{}, nfs4.ErrShareDenied
 	}
@@ -329,4 +334,14 @@ func (m *Manager) CheckIO(sid nfs4.StateID, fhKey string, write bool, minor uint
 		return nil, nfs4.ErrOpenMode
 	}
 	return op.handle, nil
+}
+
+// FileHasOpens reports whether any open state exists for fhKey. PUTFH can
+// use it to keep accepting the handle of a file unlinked while open (the
+// client still has to CLOSE it; pynfs RNM21).
+func (m *Manager) FileHasOpens(fhKey string) bool {
+	m.lock()
+	defer m.unlock()
+	f := m.files[fhKey]
+	return f != nil && len(f.opens) > 0
 }

@@ -27,7 +27,8 @@ func TestShareReservations(t *testing.T) {
 		{"write vs deny write", wr, 0, rd, nfs4.ShareDenyWrite, nfs4.ErrShareDenied, false},
 		{"deny both vs read", rd, nfs4.ShareDenyBoth, rd, 0, nfs4.ErrShareDenied, false},
 		{"read vs deny read", rd, 0, rd, nfs4.ShareDenyRead, nfs4.ErrShareDenied, false},
-		{"same owner never conflicts", rd, nfs4.ShareDenyBoth, wr, 0, nil, true},
+		{"same owner: own deny refuses new access", rd, nfs4.ShareDenyBoth, wr, 0, nfs4.ErrShareDenied, true},
+		{"same owner upgrade outside own deny", rd, nfs4.ShareDenyRead, wr, 0, nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -42,7 +43,7 @@ func TestShareReservations(t *testing.T) {
 			}
 			r, err := e.m.Open(OpenArgs{Owner: o2, FHKey: "f", Access: tc.acc2, Deny: tc.deny2})
 			wantErr(t, "second OPEN", err, tc.want)
-			if tc.sameOwnerUpgrades {
+			if tc.sameOwnerUpgrades && tc.want == nil {
 				if r.StateID.Other != s1.Other || r.StateID.SeqID != s1.SeqID+1 || r.New {
 					t.Fatalf("upgrade stateid %+v after %+v", r.StateID, s1)
 				}

@@ -97,6 +97,17 @@ const (
 // server treats it as a new owner; its unconfirmed opens are dropped).
 // NFSv4.1 ignores seqids (RFC 8881 §8.13); the engine does not call this.
 func (m *Manager) CheckSeqID(o *Owner, seqid uint32) (SeqCheck, []byte, error) {
+	return m.checkSeqID(o, seqid, true)
+}
+
+// CheckSeqIDStrict is CheckSeqID for ops other than OPEN: an unconfirmed
+// open owner is not reset by a bad seqid (OPEN_CONFIRM with a wrong seqid is
+// NFS4ERR_BAD_SEQID, RFC 7530 §16.18.5; pynfs OPCF4).
+func (m *Manager) CheckSeqIDStrict(o *Owner, seqid uint32) (SeqCheck, []byte, error) {
+	return m.checkSeqID(o, seqid, false)
+}
+
+func (m *Manager) checkSeqID(o *Owner, seqid uint32, isOpen bool) (SeqCheck, []byte, error) {
 	m.lock()
 	defer m.unlock()
 	if o.busy {
@@ -108,7 +119,7 @@ func (m *Manager) CheckSeqID(o *Owner, seqid uint32) (SeqCheck, []byte, error) {
 	case o.hasSeq && seqid == o.seqid && o.reply != nil:
 		return SeqReplay, o.reply, nil
 	case !o.hasSeq || seqid == o.seqid+1:
-	case !o.key.lock && !o.confirmed:
+	case isOpen && !o.key.lock && !o.confirmed:
 		m.dropUnconfirmedOpens(o)
 	default:
 		return 0, nil, nfs4.ErrBadSeqID
@@ -178,6 +189,9 @@ func (m *Manager) StateOwner(sid nfs4.StateID) (*Owner, error) {
 	}
 	if o := m.retired[sid.Other]; o != nil {
 		return o, nil
+	}
+	if _, gone := m.expiredStates[sid.Other]; gone {
+		return nil, nfs4.ErrExpired
 	}
 	return nil, nfs4.ErrBadStateID
 }

@@ -386,3 +386,13 @@ func (m *Manager) ConnClosed(conn any) {
 		s.backConns = removeConn(s.backConns, conn)
 	}
 }
+
+// ConnBound reports whether conn is bound to session id, in either
+// direction (DESTROY_SESSION outside the session needs that, RFC 8881
+// §18.37.3).
+func (m *Manager) ConnBound(id SessionID, conn any) bool {
+	m.lock()
+	defer m.unlock()
+	s := m.sessions[id]
+	return s != nil && (hasConn(s.foreConns, conn) || hasConn(s.backConns, conn))
+}

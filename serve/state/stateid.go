@@ -152,6 +152,9 @@ func (m *Manager) lookup(sid nfs4.StateID, minor uint32) (*stateRec, error) {
 	}
 	r := m.states[sid.Other]
 	if r == nil {
+		if _, gone := m.expiredStates[sid.Other]; gone {
+			return nil, nfs4.ErrExpired
+		}
 		return nil, nfs4.ErrBadStateID
 	}
 	if r.revoked != 0 {

@@ -1,0 +1,125 @@
+// Command fs_serv exports a local directory (or a RAM filesystem) over
+// NFSv4.0/4.1/4.2.
+//
+//	fs_serv [-p PORT] [--listen ADDR] [--stdio] [--mem | DIR]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/fsbridge/fsbridge/fsadapters"
+	"github.com/fsbridge/fsbridge/fsadapters/dir"
+	"github.com/fsbridge/fsbridge/fsadapters/mem"
+	"github.com/fsbridge/fsbridge/serve/nfs4srv"
+	"github.com/fsbridge/fsbridge/serve/rpcsrv"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "fs_serv:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fl := flag.NewFlagSet("fs_serv", flag.ContinueOnError)
+	port := fl.Int("p", 12675, "TCP port to listen on")
+	listen := fl.String("listen", "", "address to listen on (default: all addresses)")
+	useMem := fl.Bool("mem", false, "export an empty in-memory filesystem instead of DIR")
+	stdio := fl.Bool("stdio", false, "serve one client on standard input/output (for ssh tunnels)")
+	lease := fl.Duration("lease", nfs4srv.DefaultLeaseTime, "NFSv4 lease time")
+	debug := fl.Bool("d", false, "debug logging")
+	fl.Usage = func() {
+		fmt.Fprintf(fl.Output(), "usage: fs_serv [-p PORT] [--listen ADDR] [--stdio] [--mem | DIR]\n")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	// Logs go to stderr: with --stdio, stdout carries the protocol.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	var fs fsadapters.FS
+	switch {
+	case *useMem && fl.NArg() == 0:
+		fs = mem.New()
+	case !*useMem && fl.NArg() == 1:
+		d, err := dir.New(fl.Arg(0), dir.Options{})
+		if err != nil {
+			return err
+		}
+		fs = d
+	default:
+		fl.Usage()
+		return errors.New("give exactly one of --mem or DIR")
+	}
+
+	nfs := nfs4srv.New(nfs4srv.Config{FS: fs, LeaseTime: *lease, Log: log})
+	defer nfs.Close()
+	srv := &rpcsrv.Server{Handler: nfs, Logf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }}
+
+	if *stdio {
+		return srv.ServeConn(rpcsrv.StreamConn(stdioRWC{}))
+	}
+
+	addr := net.JoinHostPort(*listen, strconv.Itoa(*port))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("port %d is already in use (choose another with -p)", *port)
+		}
+		if errors.Is(err, syscall.EACCES) {
+			return fmt.Errorf("listen on %s: permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)", addr)
+		}
+		return err
+	}
+	log.Info("serving", "addr", l.Addr().String(), "export", exportName(fl, *useMem))
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(ctx)
+	}
+}
+
+func exportName(fl *flag.FlagSet, useMem bool) string {
+	if useMem {
+		return "(memory)"
+	}
+	return fl.Arg(0)
+}
+
+// stdioRWC joins standard input and output into one stream.
+type stdioRWC struct{}
+
+func (stdioRWC) Read(p []byte) (int, error)  { return os.Stdin.Read(p) }
+func (stdioRWC) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
+func (stdioRWC) Close() error {
+	os.Stdin.Close()
+	return os.Stdout.Close()
+}

@@ -1,0 +1,73 @@
+package nfs4srv
+
+import (
+	"github.com/fsbridge/fsbridge/proto/nfs4"
+)
+
+// SECINFO (RFC 7530 §16.31) and SECINFO_NO_NAME (RFC 8881 §18.45).
+
+func init() {
+	handle(nfs4.OpSecInfo, needFH, opSecInfo)
+	handle(nfs4.OpSecInfoNoName, needFH, opSecInfoNoName)
+}
+
+// secFlavors are the flavours rpc.go accepts, strongest first (the client
+// picks the first it can use).
+var secFlavors = []nfs4.SecInfo{{Flavor: nfs4.AuthSys}, {Flavor: nfs4.AuthNone}}
+
+// consumeFH ends a SECINFO: the current filehandle is consumed, so a
+// following op that needs one gets NFS4ERR_NOFILEHANDLE (RFC 8881
+// §2.6.3.1.1.8; RFC 7530 §16.31.4 says the same for 4.0). This keeps a
+// client from using a handle whose security it has not yet negotiated.
+func (c *compound) consumeFH() {
+	c.cur = fhRef{}
+	c.clearCurSID()
+}
+
+// opSecInfo looks name up in the current directory (NOTDIR, NOENT, name
+// errors as LOOKUP) and answers the flavours we accept.
+func opSecInfo(c *compound, a nfs4.Args) nfs4.Res {
+	args := a.(*nfs4.SecInfoArgs)
+	res := &nfs4.SecInfoRes{}
+	_, st := c.curDir()
+	if st == nfs4.OK {
+		st = checkName(args.Name)
+	}
+	if st == nfs4.OK {
+		_, _, err := c.fs().Lookup(c.ctx, &c.cred, c.cur.h, string(args.Name))
+		st = statusOf(err)
+	}
+	if st != nfs4.OK {
+		res.Status = st
+		return res
+	}
+	res.Flavors = secFlavors
+	c.consumeFH()
+	return res
+}
+
+// opSecInfoNoName answers for the current filehandle (style CURRENT_FH) or
+// its parent (style PARENT: NFS4ERR_NOENT at the root), RFC 8881 §18.45.3.
+func opSecInfoNoName(c *compound, a nfs4.Args) nfs4.Res {
+	args := a.(*nfs4.SecInfoNoNameArgs)
+	res := &nfs4.SecInfoNoNameRes{}
+	switch args.Style {
+	case nfs4.SecInfoStyleCurrentFH:
+	case nfs4.SecInfoStyleParent:
+		_, st := c.curDir()
+		if st == nfs4.OK {
+			_, _, err := c.fs().LookupParent(c.ctx, &c.cred, c.cur.h)
+			st = statusOf(err)
+		}
+		if st != nfs4.OK {
+			res.Status = st
+			return res
+		}
+	default:
+		res.Status = nfs4.ErrInval
+		return res
+	}
+	res.Flavors = secFlavors
+	c.consumeFH()
+	return res
+}

@@ -1,0 +1,20 @@
+package state
+
+import "github.com/fsbridge/fsbridge/proto/nfs4"
+
+// ReclaimComplete records RECLAIM_COMPLETE (RFC 8881 §18.51) for the
+// client: a second one is NFS4ERR_COMPLETE_ALREADY. With no grace period
+// (nothing survives a restart yet) there is nothing else to do.
+func (m *Manager) ReclaimComplete(clientID uint64) error {
+	m.lock()
+	defer m.unlock()
+	c, err := m.confirmedClient(clientID)
+	if err != nil {
+		return err
+	}
+	if c.reclaimDone {
+		return nfs4.ErrCompleteAlready
+	}
+	c.reclaimDone = true
+	return nil
+}
