@@ -6,3 +6,5 @@ require (
 	github.com/rasky/go-xdr v0.0.0-20170124162913-1a41d1a06c93
 	golang.org/x/sys v0.49.0
 )
+
+require github.com/hanwen/go-fuse/v2 v2.12.1

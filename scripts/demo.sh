@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh: start fs_serv on a small sample export and look at it through a
-# client: mount_remote (FUSE) when bin/mount_remote exists, else libnfs's
+# client: mount_remote (FUSE, needs root and /dev/fuse) when bin/mount_remote
+# exists, else libnfs's
 # nfs-ls/nfs-cat (a real NFSv4 client), else just an RPC NULL ping.
 # Env: DEMO_DIR [/tmp/fsbridge-demo], DEMO_PORT [a free port],
 #      MOUNT_REMOTE_ARGS (extra flags for mount_remote).
@@ -11,12 +12,11 @@ D=${DEMO_DIR:-/tmp/fsbridge-demo}
 EXP=$D/export
 MNT=$D/mnt
 MR=$REPO/bin/mount_remote
-MR_PID=
+MOUNTED=
 cleanup() {
-	if [ -n "$MR_PID" ]; then
-		mountpoint -q "$MNT" && { fusermount3 -u "$MNT" 2>/dev/null || umount "$MNT" 2>/dev/null; }
-		kill -0 "$MR_PID" 2>/dev/null && kill -TERM "$MR_PID" 2>/dev/null
-		wait "$MR_PID" 2>/dev/null
+	# mount_remote serves in the background once mounted; unmounting ends it.
+	if [ -n "$MOUNTED" ] && mountpoint -q "$MNT"; then
+		fusermount3 -u "$MNT" 2>/dev/null || umount "$MNT" 2>/dev/null
 	fi
 	stop_server
 }
@@ -37,20 +37,21 @@ echo "demo: fs_serv serves $EXP on 127.0.0.1:$PORT (log $D/fs_serv.log)"
 
 rc=0
 if [ -x "$MR" ]; then
-	echo "demo: mounting with $MR at $MNT"
+	echo "demo: mounting 127.0.0.1:$PORT at $MNT with $MR"
+	# mount_remote returns once the mount is ready (or with the error) and
+	# keeps serving it in the background until it is unmounted.
 	# shellcheck disable=SC2086
-	"$MR" ${MOUNT_REMOTE_ARGS:-} "127.0.0.1:$PORT" "$MNT" >"$D/mount_remote.log" 2>&1 </dev/null &
-	MR_PID=$!
-	for _ in $(seq 1 50); do mountpoint -q "$MNT" && break; sleep 0.2; done
-	if mountpoint -q "$MNT"; then
-		(set -x; ls -la "$MNT"; cat "$MNT/hello.txt"; ls -la "$MNT/docs"; cmp "$MNT/random.bin" "$EXP/random.bin") || rc=1
+	if (set -x; "$MR" ${MOUNT_REMOTE_ARGS:-} "127.0.0.1:$PORT" "$MNT"); then
+		MOUNTED=1
+		(set -x; grep " $MNT " /proc/mounts; ls -la "$MNT"; cat "$MNT/hello.txt" "$MNT/link-to-hello"
+		 ls -la "$MNT/docs"; cat "$MNT/docs/notes.md"; cmp "$MNT/random.bin" "$EXP/random.bin"
+		 echo "written through the mount" >"$MNT/new.txt"; cat "$EXP/new.txt"; df -h "$MNT") || rc=1
 		echo "demo: unmounting"
-		fusermount3 -u "$MNT" || rc=1
-		wait "$MR_PID" 2>/dev/null
-		MR_PID=
+		(set -x; fusermount3 -u "$MNT") || rc=1
+		MOUNTED=
+		for _ in $(seq 1 25); do pgrep -f "mount_remote.*127.0.0.1:$PORT" >/dev/null || break; sleep 0.2; done
 	else
-		echo "demo: FAILED: $MNT did not get mounted; mount_remote log:"
-		tail -n 20 "$D/mount_remote.log"
+		echo "demo: FAILED: mount_remote could not mount $MNT"
 		rc=1
 	fi
 elif command -v nfs-ls >/dev/null; then

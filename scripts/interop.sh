@@ -134,6 +134,8 @@ for r in "${RESULTS[@]}"; do
 	IFS='|' read -r a b c d e <<<"$r"
 	printf '%-6s %-28s %-5s %6s  %s\n' "$a" "$b" "$c" "$d" "$e"
 done
+# The closing line CI reads to count what ran.
+echo "interop: $((${#RESULTS[@]} - nfail - nskip)) passed, $nfail failed, $nskip skipped"
 if [ $nfail -gt 0 ]; then
 	echo "interop: FAILED ($nfail failed, $nskip skipped)"
 	exit 1

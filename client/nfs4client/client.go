@@ -23,11 +23,13 @@ package nfs4client
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsbridge/fsbridge/client/rpcclient"
@@ -49,6 +51,21 @@ type Client struct {
 
 	ClientID uint64 // from SETCLIENTID or EXCHANGE_ID
 	Session  *Session
+
+	// Timeout bounds each round trip (DefaultTimeout when 0). A caller's
+	// context may end a call sooner.
+	Timeout time.Duration
+
+	// RSize and WSize are the READ and WRITE sizes to use, set by
+	// NegotiateIO (0 before).
+	RSize, WSize uint32
+
+	sessMu   sync.RWMutex // guards Session replacement
+	csSeq    uint32       // next CREATE_SESSION sequence id (RFC 8881 §18.36.3)
+	setupMu  sync.Mutex   // one session re-creation at a time
+	lastSend atomic.Int64 // UnixNano of the last request, for lease renewal
+	stop     chan struct{}
+	stopOnce sync.Once
 
 	ownerMu  sync.Mutex // 4.0: owner seqid order
 	owner    []byte     // open-owner name
@@ -74,11 +91,16 @@ func newClient(rc *rpcclient.Client) *Client {
 		RPC:   rc,
 		Cred:  rpc.NewAuthSys(rpc.AuthSysParams{MachineName: "nfs4client"}),
 		owner: fmt.Appendf(nil, "nfs4client-owner-%x", id),
+		stop:  make(chan struct{}),
 	}
 }
 
-// Close closes the connection (it does not destroy server state).
-func (c *Client) Close() error { return c.RPC.Close() }
+// Close stops lease renewal and closes the connection (it does not destroy
+// server state; see Shutdown).
+func (c *Client) Close() error {
+	c.stopOnce.Do(func() { close(c.stop) })
+	return c.RPC.Close()
+}
 
 // StatusError is a COMPOUND that failed at Op with Status.
 type StatusError struct {
@@ -94,9 +116,13 @@ func (e *StatusError) Unwrap() error { return e.Status }
 // Send sends args exactly as given (no SEQUENCE added) and decodes the
 // reply. Tests use it to retransmit a request byte for byte.
 func (c *Client) Send(ctx context.Context, args *nfs4.CompoundArgs) (*nfs4.CompoundRes, error) {
+	return c.sendCred(ctx, c.Cred, args)
+}
+
+func (c *Client) sendCred(ctx context.Context, cred rpc.Auth, args *nfs4.CompoundArgs) (*nfs4.CompoundRes, error) {
 	var e xdr.Encoder
 	args.Encode(&e)
-	body, err := c.RPC.Call(ctx, nfs4.Program, nfs4.Version, nfs4.ProcCompound, c.Cred, net.Buffers{e.Buf})
+	body, err := c.RPC.Call(ctx, nfs4.Program, nfs4.Version, nfs4.ProcCompound, cred, net.Buffers{e.Buf})
 	if err != nil {
 		return nil, err
 	}
@@ -109,58 +135,185 @@ func (c *Client) Send(ctx context.Context, args *nfs4.CompoundArgs) (*nfs4.Compo
 	return res, nil
 }
 
-// maxDelayRetries bounds the NFS4ERR_DELAY retries of one call.
-const maxDelayRetries = 50
+// maxDelayRetries bounds the NFS4ERR_DELAY retries of one call; maxSlotRetries
+// the immediate retries after a slot or session error.
+const (
+	maxDelayRetries = 50
+	maxSlotRetries  = 8
+)
+
+// DefaultTimeout bounds one COMPOUND round trip when Client.Timeout is 0.
+const DefaultTimeout = 60 * time.Second
+
+// ErrTimeout is returned when the server did not answer within Timeout.
+var ErrTimeout = errors.New("nfs4client: request timed out")
+
+// ErrNoSlots is returned when every slot of the session has been retired
+// (after BADSLOT / SEQ_MISORDERED / timeouts) and no new session could be made.
+var ErrNoSlots = errors.New("nfs4client: no usable session slots")
+
+type credKey struct{}
+
+// WithCred returns a context whose calls are sent with cred instead of
+// Client.Cred (a FUSE layer passes each caller's uid/gid this way).
+func WithCred(ctx context.Context, cred rpc.Auth) context.Context {
+	return context.WithValue(ctx, credKey{}, cred)
+}
 
 // Compound runs ops in minor version minor. With a 4.1 session set up and
 // minor ≥ 1, a SEQUENCE on a free slot is prepended and its result removed
 // from the reply (Results line up with ops). A reply whose status is
-// NFS4ERR_DELAY is retried after a pause (RFC 8881 §15.1.1.3: the request
-// was not executed). The result status may be an error; see Do.
+// NFS4ERR_DELAY is retried after a growing pause (RFC 8881 §15.1.1.3: the
+// request was not executed); BADSLOT and SEQ_MISORDERED retire the slot and
+// retry on another one, BADSESSION/DEADSESSION re-create the session
+// (RFC 8881 §2.10.6, §2.10.13). The result status may be an error; see Do.
 func (c *Client) Compound(ctx context.Context, minor uint32, ops []nfs4.ArgOp) (*nfs4.CompoundRes, error) {
+	slotTries := 0
 	for try := 0; ; try++ {
 		res, err := c.compoundOnce(ctx, minor, ops)
+		if err == errRetrySlot || err == errSessionGone {
+			slotTries++
+			if slotTries > maxSlotRetries {
+				return nil, ErrNoSlots
+			}
+			if err == errSessionGone {
+				if rerr := c.recreateSession(ctx); rerr != nil {
+					return nil, rerr
+				}
+			}
+			continue
+		}
 		if err != nil || res.Status != nfs4.ErrDelay || try == maxDelayRetries {
 			return res, err
 		}
+		// Back off 10 ms, 20 ms, … up to 1 s between DELAY retries.
 		select {
-		case <-time.After(time.Duration(min(try+1, 10)) * 10 * time.Millisecond):
+		case <-time.After(min(time.Duration(1<<min(try, 7))*10*time.Millisecond, time.Second)):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
 }
 
+var (
+	errRetrySlot   = errors.New("nfs4client: retry on another slot")
+	errSessionGone = errors.New("nfs4client: session gone")
+)
+
+func (c *Client) cred(ctx context.Context) rpc.Auth {
+	if a, ok := ctx.Value(credKey{}).(rpc.Auth); ok {
+		return a
+	}
+	return c.Cred
+}
+
+func (c *Client) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (c *Client) session() *Session {
+	c.sessMu.RLock()
+	defer c.sessMu.RUnlock()
+	return c.Session
+}
+
 func (c *Client) compoundOnce(ctx context.Context, minor uint32, ops []nfs4.ArgOp) (*nfs4.CompoundRes, error) {
-	s := c.Session
+	c.lastSend.Store(time.Now().UnixNano())
+	s := c.session()
+	cred := c.cred(ctx)
 	if minor == 0 || s == nil {
-		return c.Send(ctx, &nfs4.CompoundArgs{MinorVersion: minor, Ops: ops})
+		rctx, cancel := context.WithTimeout(ctx, c.timeout())
+		defer cancel()
+		res, err := c.sendCred(rctx, cred, &nfs4.CompoundArgs{MinorVersion: minor, Ops: ops})
+		if err != nil && rctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			err = ErrTimeout
+		}
+		return res, err
 	}
 	slot, err := s.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
 	seq := &nfs4.SequenceArgs{SessionID: s.ID, SequenceID: s.seqids[slot], SlotID: slot,
-		HighestSlotID: uint32(len(s.seqids) - 1)}
+		HighestSlotID: s.highestInUse()}
+	s.mu.Unlock()
 	all := append([]nfs4.ArgOp{{Op: nfs4.OpSequence, Args: seq}}, ops...)
-	res, err := c.Send(ctx, &nfs4.CompoundArgs{MinorVersion: minor, Ops: all})
-	if err != nil {
-		// Unknown whether the server saw it; the connection is likely
-		// gone anyway. Assume it did, so the slot moves on.
-		s.release(slot, true)
-		return nil, err
-	}
-	if len(res.Results) == 0 || res.Results[0].Op != nfs4.OpSequence {
-		s.release(slot, false)
-		return res, nil // e.g. MINOR_VERS_MISMATCH: no results at all
-	}
-	// The slot's seqid advances only when SEQUENCE itself succeeded
+	args := &nfs4.CompoundArgs{MinorVersion: minor, Ops: all}
+
+	// The slot stays ours until the server answers (or the request times
+	// out), even if the caller gives up first: reusing it with the next
+	// seqid while the old request is in flight would be misordered
 	// (RFC 8881 §2.10.6.1).
-	s.release(slot, res.Results[0].Res.GetStatus() == nfs4.OK)
-	if res.Results[0].Res.GetStatus() == nfs4.OK {
+	type result struct {
+		res *nfs4.CompoundRes
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rctx, cancel := context.WithTimeout(context.Background(), c.timeout())
+		res, err := c.sendCred(rctx, cred, args)
+		if err != nil && rctx.Err() != nil {
+			err = ErrTimeout
+		}
+		cancel()
+		err = s.finish(slot, res, err)
+		done <- result{res, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	res := r.res
+	if len(res.Results) > 0 && res.Results[0].Op == nfs4.OpSequence && res.Results[0].Res.GetStatus() == nfs4.OK {
 		res.Results = res.Results[1:]
 	}
 	return res, nil
+}
+
+// finish returns slot to the table after a call, advancing its seqid when
+// the server executed SEQUENCE (RFC 8881 §2.10.6.1), and classifies
+// SEQUENCE failures for Compound's retry loop.
+func (s *Session) finish(slot uint32, res *nfs4.CompoundRes, err error) error {
+	if err != nil {
+		if err == ErrTimeout {
+			// Unknown whether the server ran it and what it now expects.
+			s.retire(slot)
+		} else {
+			// The connection is most likely gone; assume it was seen.
+			s.release(slot, true)
+		}
+		return err
+	}
+	if len(res.Results) == 0 || res.Results[0].Op != nfs4.OpSequence {
+		s.release(slot, false) // e.g. MINOR_VERS_MISMATCH: no results at all
+		return nil
+	}
+	sr, _ := res.Results[0].Res.(*nfs4.SequenceRes)
+	switch st := res.Results[0].Res.GetStatus(); st {
+	case nfs4.OK:
+		if sr != nil {
+			s.setTarget(sr.TargetHighestSlotID)
+		}
+		s.release(slot, true)
+	case nfs4.ErrBadSlot, nfs4.ErrSeqMisordered:
+		s.retire(slot)
+		return errRetrySlot
+	case nfs4.ErrBadSession, nfs4.ErrDeadSession:
+		s.release(slot, false)
+		return errSessionGone
+	default:
+		s.release(slot, false)
+	}
+	return nil
 }
 
 // Do runs ops in c.Minor and turns a failed status into a *StatusError
@@ -180,31 +333,102 @@ func (c *Client) Do(ctx context.Context, ops ...nfs4.ArgOp) (*nfs4.CompoundRes, 
 	return res, nil
 }
 
-// Session is a 4.1 session with a simple slot table: a free list of slot
-// ids and the next sequence id of each slot.
+// Session is a 4.1 session with its slot table (RFC 8881 §2.10.6): a free
+// list of slot ids and the next sequence id of each slot. Slots above the
+// server's target_highest_slotid are parked, not used, until the target
+// rises again; a slot whose state became unknown is retired for good.
 type Session struct {
 	ID     nfs4.SessionID
 	free   chan uint32
 	mu     sync.Mutex
 	seqids []uint32
+	target uint32   // highest slot id the server wants used
+	parked []uint32 // free slots above target
+	inUse  map[uint32]bool
+	gone   int // retired slots
+
+	// MaxRequest/MaxResponse are the negotiated fore-channel limits.
+	MaxRequest, MaxResponse uint32
+}
+
+func newSession(id nfs4.SessionID, n uint32) *Session {
+	s := &Session{ID: id, free: make(chan uint32, n), seqids: make([]uint32, n), target: n - 1}
+	for i := range n {
+		s.free <- i
+		s.seqids[i] = 1 // a new slot's first seqid is 1 (RFC 8881 §2.10.6.1)
+	}
+	return s
 }
 
 func (s *Session) acquire(ctx context.Context) (uint32, error) {
-	select {
-	case slot := <-s.free:
-		return slot, nil
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	for {
+		s.mu.Lock()
+		if s.gone >= len(s.seqids) {
+			s.mu.Unlock()
+			return 0, errSessionGone
+		}
+		s.mu.Unlock()
+		select {
+		case slot := <-s.free:
+			s.mu.Lock()
+			if slot > s.target && slot != 0 {
+				s.parked = append(s.parked, slot)
+				s.mu.Unlock()
+				continue
+			}
+			if s.inUse == nil {
+				s.inUse = make(map[uint32]bool)
+			}
+			s.inUse[slot] = true
+			s.mu.Unlock()
+			return slot, nil
+		case <-time.After(time.Second): // re-check for retired slots
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
 	}
 }
 
-func (s *Session) release(slot uint32, used bool) {
-	if used {
-		s.mu.Lock()
-		s.seqids[slot]++
-		s.mu.Unlock()
+// highestInUse is sa_highest_slotid: the highest slot id in use (s.mu held).
+func (s *Session) highestInUse() uint32 {
+	var h uint32
+	for id := range s.inUse {
+		h = max(h, id)
 	}
+	return h
+}
+
+func (s *Session) setTarget(t uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.target = min(t, uint32(len(s.seqids)-1))
+	keep := s.parked[:0]
+	for _, slot := range s.parked {
+		if slot <= s.target {
+			s.free <- slot
+		} else {
+			keep = append(keep, slot)
+		}
+	}
+	s.parked = keep
+}
+
+func (s *Session) release(slot uint32, used bool) {
+	s.mu.Lock()
+	if used {
+		s.seqids[slot]++
+	}
+	delete(s.inUse, slot)
+	s.mu.Unlock()
 	s.free <- slot
+}
+
+// retire takes slot out of use for the life of the session.
+func (s *Session) retire(slot uint32) {
+	s.mu.Lock()
+	delete(s.inUse, slot)
+	s.gone++
+	s.mu.Unlock()
 }
 
 // NextSlot returns a free slot id and its sequence id, taking the slot out
@@ -240,25 +464,15 @@ func (c *Client) SetupSession(ctx context.Context, minor uint32) error {
 		return err
 	}
 	ex := res.Results[0].Res.(*nfs4.ExchangeIDRes)
-	attrs := nfs4.ChannelAttrs{MaxRequestSize: 1<<20 + 1<<16, MaxResponseSize: 1<<20 + 1<<16,
-		MaxResponseSizeCached: 1 << 16, MaxOperations: 64, MaxRequests: Slots}
-	back := nfs4.ChannelAttrs{MaxRequestSize: 1 << 14, MaxResponseSize: 1 << 14,
-		MaxResponseSizeCached: 0, MaxOperations: 8, MaxRequests: 1}
-	res, err = c.Compound(ctx, minor, []nfs4.ArgOp{{Op: nfs4.OpCreateSession, Args: &nfs4.CreateSessionArgs{
-		ClientID: ex.ClientID, Sequence: ex.SequenceID, ForeChanAttrs: attrs, BackChanAttrs: back,
-		CBProgram: 0x40000000, SecParms: []nfs4.CallbackSecParms{{Flavor: nfs4.AuthNone}},
-	}}})
+	res, err = c.Compound(ctx, minor, []nfs4.ArgOp{createSessionOp(ex.ClientID, ex.SequenceID)})
 	if err := resErr(res, err); err != nil {
 		return err
 	}
 	cs := res.Results[0].Res.(*nfs4.CreateSessionRes)
-	n := max(1, min(cs.ForeChanAttrs.MaxRequests, Slots))
-	s := &Session{ID: cs.SessionID, free: make(chan uint32, n), seqids: make([]uint32, n)}
-	for i := range n {
-		s.free <- i
-		s.seqids[i] = 1 // a new slot's first seqid is 1 (RFC 8881 §2.10.6.1)
-	}
-	c.ClientID, c.Session, c.Minor = ex.ClientID, s, minor
+	s := sessionFrom(cs)
+	c.sessMu.Lock()
+	c.ClientID, c.Session, c.Minor, c.csSeq = ex.ClientID, s, minor, ex.SequenceID+1
+	c.sessMu.Unlock()
 	res, err = c.Compound(ctx, minor, []nfs4.ArgOp{{Op: nfs4.OpReclaimComplete, Args: &nfs4.ReclaimCompleteArgs{}}})
 	if err != nil {
 		return err
@@ -268,6 +482,92 @@ func (c *Client) SetupSession(ctx context.Context, minor uint32) error {
 		return nil
 	}
 	return &StatusError{Op: nfs4.OpReclaimComplete, Status: res.Status}
+}
+
+func createSessionOp(clientID uint64, seq uint32) nfs4.ArgOp {
+	attrs := nfs4.ChannelAttrs{MaxRequestSize: 1<<20 + 1<<16, MaxResponseSize: 1<<20 + 1<<16,
+		MaxResponseSizeCached: 1 << 16, MaxOperations: 64, MaxRequests: Slots}
+	back := nfs4.ChannelAttrs{MaxRequestSize: 1 << 14, MaxResponseSize: 1 << 14,
+		MaxResponseSizeCached: 0, MaxOperations: 8, MaxRequests: 1}
+	return nfs4.ArgOp{Op: nfs4.OpCreateSession, Args: &nfs4.CreateSessionArgs{
+		ClientID: clientID, Sequence: seq, ForeChanAttrs: attrs, BackChanAttrs: back,
+		CBProgram: 0x40000000, SecParms: []nfs4.CallbackSecParms{{Flavor: nfs4.AuthNone}},
+	}}
+}
+
+func sessionFrom(cs *nfs4.CreateSessionRes) *Session {
+	n := max(1, min(cs.ForeChanAttrs.MaxRequests, Slots))
+	s := newSession(cs.SessionID, n)
+	s.MaxRequest, s.MaxResponse = cs.ForeChanAttrs.MaxRequestSize, cs.ForeChanAttrs.MaxResponseSize
+	return s
+}
+
+// recreateSession replaces a session the server no longer knows (or whose
+// slots are all retired) with a new one for the same client ID
+// (RFC 8881 §2.10.13). Open state belongs to the client ID and survives.
+func (c *Client) recreateSession(ctx context.Context) error {
+	old := c.session()
+	c.setupMu.Lock()
+	defer c.setupMu.Unlock()
+	if c.session() != old {
+		return nil // another caller already did it
+	}
+	// CREATE_SESSION goes alone, without SEQUENCE (RFC 8881 §18.36.3).
+	rctx, cancel := context.WithTimeout(ctx, c.timeout())
+	defer cancel()
+	res, err := c.Send(rctx, &nfs4.CompoundArgs{MinorVersion: c.Minor,
+		Ops: []nfs4.ArgOp{createSessionOp(c.ClientID, c.csSeq)}})
+	if err := resErr(res, err); err != nil {
+		return fmt.Errorf("nfs4client: re-creating session: %w", err)
+	}
+	s := sessionFrom(res.Results[0].Res.(*nfs4.CreateSessionRes))
+	c.sessMu.Lock()
+	c.Session, c.csSeq = s, c.csSeq+1
+	c.sessMu.Unlock()
+	return nil
+}
+
+// StartRenewal keeps the lease alive (RFC 8881 §8.3): when no request has
+// been sent for lease/3, it sends a SEQUENCE-only COMPOUND (4.1) or RENEW
+// (4.0). It stops when the client is closed.
+func (c *Client) StartRenewal(lease time.Duration) {
+	every := max(lease/3, 100*time.Millisecond)
+	go func() {
+		t := time.NewTicker(every / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-c.RPC.Done():
+				return
+			case <-t.C:
+			}
+			if time.Since(time.Unix(0, c.lastSend.Load())) < every {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			if c.Minor == 0 {
+				c.Compound(ctx, 0, []nfs4.ArgOp{{Op: nfs4.OpRenew, Args: &nfs4.RenewArgs{ClientID: c.ClientID}}})
+			} else {
+				c.Compound(ctx, c.Minor, nil)
+			}
+			cancel()
+		}
+	}()
+}
+
+// Shutdown destroys the session and client ID on the server (RFC 8881
+// §18.37, §18.50), releasing its state at once, then closes the client.
+func (c *Client) Shutdown(ctx context.Context) error {
+	if s := c.session(); s != nil && c.Minor > 0 {
+		c.Compound(ctx, c.Minor, []nfs4.ArgOp{{Op: nfs4.OpDestroySession, Args: &nfs4.DestroySessionArgs{SessionID: s.ID}}})
+		c.sessMu.Lock()
+		c.Session = nil
+		c.sessMu.Unlock()
+		c.Compound(ctx, c.Minor, []nfs4.ArgOp{{Op: nfs4.OpDestroyClientID, Args: &nfs4.DestroyClientIDArgs{ClientID: c.ClientID}}})
+	}
+	return c.Close()
 }
 
 // SetupClientID registers a 4.0 client: SETCLIENTID and
@@ -378,6 +678,7 @@ type OpenFile struct {
 	FH      []byte
 	StateID nfs4.StateID
 	Res     *nfs4.OpenRes // the OPEN result (change info, flags, attrset)
+	Attrs   *nfs4.Attrs   // the file's attributes after the open (FileAttrs)
 }
 
 // CreateHow selects the OPEN create mode (createhow4): Mode is
@@ -387,6 +688,8 @@ type CreateHow struct {
 	Mode  uint32
 	Verf  nfs4.Verifier
 	Attrs *nfs4.Attrs // Present selects the attributes sent; nil: none
+
+	Access uint32 // share access (nfs4.ShareAccess*); 0: both
 }
 
 // Create opens dir/name read-write, creating it as how says (OPEN with
@@ -402,7 +705,11 @@ func (c *Client) Create(ctx context.Context, dir []byte, name string, how Create
 	} else if how.Mode != nfs4.Exclusive4 {
 		ch.CreateAttrs = nfs4.Fattr{Mask: nfs4.Bitmap{}}
 	}
-	return c.open(ctx, dir, name, nfs4.ShareAccessBoth, nfs4.OpenFlag{OpenType: nfs4.OpenCreate, CreateHow: ch})
+	access := uint32(nfs4.ShareAccessBoth)
+	if how.Access != 0 {
+		access = how.Access
+	}
+	return c.open(ctx, dir, name, access, nfs4.OpenFlag{OpenType: nfs4.OpenCreate, CreateHow: ch})
 }
 
 // Open opens an existing dir/name with share access (nfs4.ShareAccess*).
@@ -410,21 +717,42 @@ func (c *Client) Open(ctx context.Context, dir []byte, name string, access uint3
 	return c.open(ctx, dir, name, access, nfs4.OpenFlag{OpenType: nfs4.OpenNoCreate})
 }
 
+// OpenFH opens the file fh itself with share access (OPEN with CLAIM_FH,
+// RFC 8881 §18.16.3, 4.1 only): the file need not still have the name it
+// was looked up by.
+func (c *Client) OpenFH(ctx context.Context, fh []byte, access uint32) (*OpenFile, error) {
+	return c.openClaim(ctx, fh, nfs4.OpenClaim{Claim: nfs4.ClaimFH}, access, nfs4.OpenFlag{OpenType: nfs4.OpenNoCreate})
+}
+
 func (c *Client) open(ctx context.Context, dir []byte, name string, access uint32, how nfs4.OpenFlag) (*OpenFile, error) {
+	return c.openClaim(ctx, dir, nfs4.OpenClaim{Claim: nfs4.ClaimNull, File: []byte(name)}, access, how)
+}
+
+// openClaim sends PUTFH OPEN GETFH GETATTR: one round trip gives the
+// stateid, the handle and the attributes.
+func (c *Client) openClaim(ctx context.Context, fh []byte, claim nfs4.OpenClaim, access uint32, how nfs4.OpenFlag) (*OpenFile, error) {
 	if c.Minor == 0 {
 		c.ownerMu.Lock()
 		defer c.ownerMu.Unlock()
+	} else {
+		// No delegations yet: say so, so the server need not offer them
+		// (RFC 8881 §18.16.3).
+		access |= nfs4.ShareAccessWantNoDeleg
 	}
 	args := &nfs4.OpenArgs{SeqID: c.ownerSeq, ShareAccess: access, ShareDeny: nfs4.ShareDenyNone,
 		Owner:   nfs4.OpenOwner{ClientID: c.ClientID, Owner: c.owner},
-		OpenHow: how, Claim: nfs4.OpenClaim{Claim: nfs4.ClaimNull, File: []byte(name)}}
-	res, err := c.Do(ctx, PutFH(dir), nfs4.ArgOp{Op: nfs4.OpOpen, Args: args}, GetFH())
+		OpenHow: how, Claim: claim}
+	res, err := c.Do(ctx, PutFH(fh), nfs4.ArgOp{Op: nfs4.OpOpen, Args: args}, GetFH(), GetAttrOp(FileAttrs))
 	c.bumpSeq(res)
 	if err != nil {
 		return nil, err
 	}
 	or := result[*nfs4.OpenRes](res, 1)
 	f := &OpenFile{FH: result[*nfs4.GetFHRes](res, 2).Object, StateID: or.StateID, Res: or}
+	ga := result[*nfs4.GetattrRes](res, 3)
+	if f.Attrs, err = nfs4.DecodeAttrs(&ga.ObjAttributes); err != nil {
+		return nil, err
+	}
 	if c.Minor == 0 && or.RFlags&nfs4.OpenResultConfirm != 0 {
 		// 4.0: a new open-owner confirms its first open (RFC 7530 §16.18).
 		res, err := c.Do(ctx, PutFH(f.FH), nfs4.ArgOp{Op: nfs4.OpOpenConfirm,

@@ -101,3 +101,83 @@ func TestStatusError(t *testing.T) {
 		t.Fatalf("sent %+v", a)
 	}
 }
+
+func seqOK(a *nfs4.CompoundArgs, target uint32) nfs4.ResOp {
+	sa := a.Ops[0].Args.(*nfs4.SequenceArgs)
+	return nfs4.ResOp{Op: nfs4.OpSequence, Res: &nfs4.SequenceRes{SessionID: sa.SessionID,
+		SequenceID: sa.SequenceID, SlotID: sa.SlotID, HighestSlotID: 1, TargetHighestSlotID: target}}
+}
+
+// BADSLOT and SEQ_MISORDERED retire the slot and retry on another one;
+// a lowered target_highest_slotid keeps higher slots out of use
+// (RFC 8881 §2.10.6.1, §18.46.3).
+func TestSlotRecovery(t *testing.T) {
+	f := &fakeServer{reply: func(n int, a *nfs4.CompoundArgs) *nfs4.CompoundRes {
+		slot := a.Ops[0].Args.(*nfs4.SequenceArgs).SlotID
+		switch {
+		case n == 1 && slot == 0:
+			return &nfs4.CompoundRes{Status: nfs4.ErrBadSlot, Results: []nfs4.ResOp{seqRes(nfs4.ErrBadSlot)}}
+		case n == 1:
+			t.Errorf("first call on slot %d, want 0", slot)
+		}
+		return &nfs4.CompoundRes{Results: []nfs4.ResOp{seqOK(a, 1),
+			{Op: nfs4.OpPutRootFH, Res: &nfs4.PutRootFHRes{}}}}
+	}}
+	c := newFake(t, f)
+	s := newSession(nfs4.SessionID{1}, 3)
+	// Hand out slot 0 first.
+	for len(s.free) > 0 {
+		<-s.free
+	}
+	for i := range uint32(3) {
+		s.free <- i
+	}
+	c.Session, c.Minor = s, 1
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Do(ctx, PutRootFH()); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.seen) != 2 {
+		t.Fatalf("%d calls, want 2 (BADSLOT, retry)", len(f.seen))
+	}
+	if got := f.seen[1].Ops[0].Args.(*nfs4.SequenceArgs).SlotID; got == 0 {
+		t.Fatal("retried on the retired slot 0")
+	}
+	// The server said target_highest_slotid 1: slot 2 must not be used.
+	for range 10 {
+		if _, err := c.Do(ctx, PutRootFH()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, a := range f.seen[2:] {
+		if slot := a.Ops[0].Args.(*nfs4.SequenceArgs).SlotID; slot != 1 {
+			t.Fatalf("call %d on slot %d, want only slot 1", i+2, slot)
+		}
+	}
+	if s.seqids[1] != 12 {
+		t.Fatalf("slot 1 seqid %d, want 12 after 11 calls", s.seqids[1])
+	}
+}
+
+// An idle client sends SEQUENCE-only COMPOUNDs to renew its lease.
+func TestLeaseRenewal(t *testing.T) {
+	f := &fakeServer{reply: func(n int, a *nfs4.CompoundArgs) *nfs4.CompoundRes {
+		return &nfs4.CompoundRes{Results: []nfs4.ResOp{seqOK(a, 0)}}
+	}}
+	c := newFake(t, f)
+	c.Session, c.Minor = newSession(nfs4.SessionID{1}, 1), 1
+	c.StartRenewal(300 * time.Millisecond)
+	time.Sleep(700 * time.Millisecond)
+	c.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.seen) < 3 {
+		t.Fatalf("%d renewals in 700 ms with a 300 ms lease, want ≥ 3", len(f.seen))
+	}
+	for _, a := range f.seen {
+		if len(a.Ops) != 1 || a.Ops[0].Op != nfs4.OpSequence {
+			t.Fatalf("renewal sent %v", a.Ops)
+		}
+	}
+}

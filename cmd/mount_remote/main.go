@@ -1,0 +1,191 @@
+// Command mount_remote mounts an NFSv4.1 server's export through FUSE:
+//
+//	mount_remote [-o opts] [-f] [-d] HOST:PORT[/path] MOUNTPOINT
+//
+// It returns once the mount is ready and keeps serving it in the
+// background (-f: stay in the foreground; -d: foreground with a debug
+// log of every FUSE request). It unmounts on SIGINT/SIGTERM and exits when
+// unmounted with umount or fusermount3 -u. Options (-o, comma-separated):
+// ro, allow_other, fsname=, subtype=, attr_timeout=SEC, entry_timeout=SEC;
+// others go to the kernel as they are.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/fsbridge/fsbridge/mount"
+)
+
+// daemonEnv marks the re-executed background child; its value is the
+// number of the descriptor on which it reports readiness.
+const daemonEnv = "MOUNT_REMOTE_DAEMON_FD"
+
+type optList []string
+
+func (o *optList) String() string     { return strings.Join(*o, ",") }
+func (o *optList) Set(s string) error { *o = append(*o, s); return nil }
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("mount_remote: ")
+	var opts optList
+	fl := flag.NewFlagSet("mount_remote", flag.ContinueOnError)
+	fl.Var(&opts, "o", "mount options, comma-separated (ro, allow_other, fsname=, subtype=, attr_timeout=, entry_timeout=)")
+	fg := fl.Bool("f", false, "stay in the foreground")
+	debug := fl.Bool("d", false, "debug: log FUSE requests (implies -f)")
+	fl.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: mount_remote [-o opts] [-f] [-d] HOST:PORT[/path] MOUNTPOINT")
+		fl.PrintDefaults()
+	}
+	// Accept options after the operands too (mount(8) style).
+	var pos []string
+	args := os.Args[1:]
+	for len(args) > 0 {
+		if err := fl.Parse(args); err != nil {
+			os.Exit(2)
+		}
+		args = fl.Args()
+		if len(args) > 0 {
+			pos = append(pos, args[0])
+			args = args[1:]
+		}
+	}
+	if len(pos) != 2 {
+		fl.Usage()
+		os.Exit(2)
+	}
+	var o mount.Options
+	if err := o.ParseOptions(opts.String()); err != nil {
+		log.Fatal(err)
+	}
+	if *debug {
+		o.Debug, *fg = true, true
+	}
+	target, err := mount.ParseTarget(pos[0])
+	if err != nil {
+		log.Fatal(err)
+	}
+	mnt := pos[1]
+
+	if fdStr := os.Getenv(daemonEnv); fdStr != "" {
+		os.Exit(child(target, mnt, o, os.NewFile(3, "ready")))
+	}
+	if *fg {
+		os.Exit(run(target, mnt, o, nil))
+	}
+	os.Exit(parent())
+}
+
+// parent re-executes the program in a new session with a pipe on fd 3
+// and waits for "ok" (the mount is ready) or an error message.
+func parent() int {
+	r, w, err := os.Pipe()
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+	self, err := os.Executable()
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+	cmd := exec.Command(self, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), daemonEnv+"=3")
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+	if err := cmd.Start(); err != nil {
+		log.Print(err)
+		return 1
+	}
+	w.Close()
+	msg, _ := bufio.NewReader(r).ReadString('\n')
+	msg = strings.TrimSpace(msg)
+	if msg == "ok" {
+		cmd.Process.Release()
+		return 0
+	}
+	cmd.Wait()
+	if msg == "" {
+		msg = "the background process exited before the mount was ready"
+	}
+	log.Print(strings.TrimPrefix(msg, "error: "))
+	return 1
+}
+
+func child(t mount.Target, mnt string, o mount.Options, ready *os.File) int {
+	// Log to nowhere unless the user asked for debugging (-d stays in
+	// the foreground).
+	log.SetOutput(io.Discard)
+	return run(t, mnt, o, ready)
+}
+
+// run mounts and serves until unmounted. ready, if set, gets "ok\n" once
+// the mount is up, or "error: …\n".
+func run(t mount.Target, mnt string, o mount.Options, ready *os.File) int {
+	report := func(err error) int {
+		if ready != nil {
+			fmt.Fprintf(ready, "error: %v\n", err)
+			ready.Close()
+		}
+		log.Print(err)
+		return 1
+	}
+	if err := mount.CheckMountpoint(mnt); err != nil {
+		return report(err)
+	}
+	c, root, err := mount.Connect(context.Background(), t, o.Machine)
+	if err != nil {
+		return report(err)
+	}
+	fsys := &mount.FS{C: c, Root: root, Opts: o}
+	srv, err := mount.Mount(mnt, fsys, t.String())
+	if err != nil {
+		c.Close()
+		if errors.Is(err, syscall.EBUSY) {
+			return report(fmt.Errorf("mount point %s is busy", mnt))
+		}
+		return report(fmt.Errorf("mounting %s on %s: %w", t, mnt, err))
+	}
+	if ready != nil {
+		fmt.Fprintln(ready, "ok")
+		ready.Close()
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		<-sig
+		// Unmount; if something still uses the mount, detach it lazily
+		// so the process can exit and the kernel cleans up later.
+		if err := srv.Unmount(); err != nil {
+			syscall.Unmount(mnt, syscall.MNT_DETACH)
+		}
+	}()
+	var stopping atomic.Bool
+	go func() {
+		<-c.RPC.Done()
+		if !stopping.Load() {
+			log.Printf("connection to %s lost: %v; requests now fail with ENOTCONN", t.Addr, c.RPC.Err())
+		}
+	}()
+	srv.Wait()
+	stopping.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.Shutdown(ctx)
+	return 0
+}

@@ -1,0 +1,285 @@
+package mount
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/fsbridge/fsbridge/client/nfs4client"
+	"github.com/fsbridge/fsbridge/proto/nfs4"
+	"github.com/fsbridge/fsbridge/proto/rpc"
+)
+
+// Options are the mount settings (the -o options of mount_remote).
+type Options struct {
+	AttrTimeout  time.Duration // kernel attribute cache; default 1 s (attr_timeout=)
+	EntryTimeout time.Duration // kernel name cache; default 1 s (entry_timeout=)
+	ReadOnly     bool          // ro
+	AllowOther   bool          // allow_other
+	FsName       string        // fsname= (shown as the source); default HOST:PORT/path
+	Subtype      string        // subtype= ("fuse.<subtype>"); default mount_remote
+	Debug        bool          // log every FUSE request
+	Machine      string        // AUTH_SYS machine name; default the host name
+	// Extra are other -o options passed to the kernel as they are.
+	Extra []string
+}
+
+// DefaultTimeout is the attribute and entry cache time when none is set,
+// like sshfs and the NFS client's acregmin.
+const DefaultTimeout = time.Second
+
+func (o *Options) machine() string {
+	if o.Machine == "" {
+		h, _ := os.Hostname()
+		o.Machine = h
+	}
+	return o.Machine
+}
+
+func (o *Options) attrTimeout(out *fuse.AttrOut) { out.SetTimeout(o.AttrTimeout) }
+
+func (o *Options) entryTimeouts(out *fuse.EntryOut) {
+	out.SetAttrTimeout(o.AttrTimeout)
+	out.SetEntryTimeout(o.EntryTimeout)
+}
+
+// ParseOptions applies a comma-separated -o list to o.
+func (o *Options) ParseOptions(list string) error {
+	for _, opt := range strings.Split(list, ",") {
+		if opt == "" {
+			continue
+		}
+		k, v, hasV := strings.Cut(opt, "=")
+		dur := func() (time.Duration, error) {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 {
+				return 0, fmt.Errorf("option %s: want seconds, got %q", k, v)
+			}
+			return time.Duration(f * float64(time.Second)), nil
+		}
+		var err error
+		switch k {
+		case "attr_timeout":
+			o.AttrTimeout, err = dur()
+		case "entry_timeout":
+			o.EntryTimeout, err = dur()
+		case "ro":
+			o.ReadOnly = true
+		case "rw":
+			o.ReadOnly = false
+		case "allow_other":
+			o.AllowOther = true
+		case "fsname":
+			o.FsName = v
+		case "subtype":
+			o.Subtype = v
+		case "debug":
+			o.Debug = true
+		default:
+			if hasV && v == "" {
+				return fmt.Errorf("option %s: empty value", k)
+			}
+			o.Extra = append(o.Extra, opt)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Target is a parsed HOST:PORT[/path].
+type Target struct {
+	Addr string // host:port
+	Path string // export path, "" for the root
+}
+
+// ParseTarget splits HOST:PORT[/path] ([v6addr]:PORT/path works too). The
+// port defaults to 2049.
+func ParseTarget(s string) (Target, error) {
+	hostport, path := s, ""
+	if i := strings.IndexByte(s, '/'); i >= 0 && !strings.HasPrefix(s, "[") || strings.Contains(s, "]/") {
+		if j := strings.Index(s, "]/"); j >= 0 {
+			i = j + 1
+		}
+		hostport, path = s[:i], s[i:]
+	}
+	if hostport == "" {
+		return Target{}, fmt.Errorf("%q: want HOST:PORT[/path]", s)
+	}
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		hostport = net.JoinHostPort(strings.Trim(hostport, "[]"), "2049")
+	}
+	return Target{Addr: hostport, Path: strings.Trim(path, "/")}, nil
+}
+
+func (t Target) String() string { return t.Addr + "/" + t.Path }
+
+// Connect dials t, sets up an NFSv4.1 session, resolves the export path,
+// negotiates rsize/wsize and starts lease renewal. Errors say which of
+// these failed in words a user can act on.
+func Connect(ctx context.Context, t Target, machine string) (*nfs4client.Client, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	c, err := nfs4client.Dial(ctx, t.Addr)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, nil, fmt.Errorf("cannot connect to %s: connection refused (is the server running?)", t.Addr)
+		}
+		return nil, nil, fmt.Errorf("cannot connect to %s: %w", t.Addr, err)
+	}
+	if machine != "" {
+		c.Cred = rpc.NewAuthSys(rpc.AuthSysParams{MachineName: machine})
+	}
+	fail := func(err error) (*nfs4client.Client, []byte, error) {
+		c.Close()
+		return nil, nil, err
+	}
+	// NULL first: a non-RPC peer, or one without NFSv4, is told apart
+	// from a session problem.
+	if _, err := c.RPC.Call(ctx, nfs4.Program, nfs4.Version, nfs4.ProcNull, c.Cred, nil); err != nil {
+		var ae *rpc.AcceptedError
+		switch {
+		case errors.As(err, &ae):
+			return fail(fmt.Errorf("%s is not an NFSv4 server: %v", t.Addr, err))
+		case errors.Is(err, context.DeadlineExceeded):
+			return fail(fmt.Errorf("%s did not answer an NFS NULL call (not an NFS server?)", t.Addr))
+		default:
+			return fail(fmt.Errorf("%s is not an NFSv4 server (%v)", t.Addr, err))
+		}
+	}
+	if err := c.SetupSession(ctx, 1); err != nil {
+		return fail(fmt.Errorf("%s: NFSv4.1 session setup failed: %w", t.Addr, err))
+	}
+	root, err := c.LookupPath(ctx, t.Path)
+	if err != nil {
+		if errors.Is(err, nfs4.ErrNoEnt) {
+			return fail(fmt.Errorf("%s: export path /%s does not exist", t.Addr, t.Path))
+		}
+		return fail(fmt.Errorf("%s: looking up /%s: %w", t.Addr, t.Path, err))
+	}
+	a, err := c.GetAttr(ctx, root, nfs4client.BasicAttrs)
+	if err != nil {
+		return fail(fmt.Errorf("%s: /%s: %w", t.Addr, t.Path, err))
+	}
+	if a.Type != nfs4.NF4DIR {
+		return fail(fmt.Errorf("%s: /%s is not a directory", t.Addr, t.Path))
+	}
+	lease, err := c.NegotiateIO(ctx, root)
+	if err != nil {
+		return fail(fmt.Errorf("%s: reading server limits: %w", t.Addr, err))
+	}
+	c.StartRenewal(lease)
+	return c, root, nil
+}
+
+// CheckMountpoint gives a clear error for a missing, non-directory or
+// already mounted mount point, and for a missing /dev/fuse.
+func CheckMountpoint(dir string) error {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return fmt.Errorf("/dev/fuse is missing: load the fuse module (modprobe fuse) or run with --device /dev/fuse")
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("mount point %s: %w", dir, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("mount point %s is not a directory", dir)
+	}
+	if mounted, _ := isMountpoint(dir); mounted {
+		return fmt.Errorf("mount point %s is busy: something is already mounted there", dir)
+	}
+	return nil
+}
+
+func isMountpoint(dir string) (bool, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	abs, err := realpath(dir)
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && unescapeMount(f[4]) == abs {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func realpath(p string) (string, error) {
+	if !strings.HasPrefix(p, "/") {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		p = wd + "/" + p
+	}
+	return filepath.EvalSymlinks(p)
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for space…).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Mount mounts fsys at dir and returns the running server; call Wait on
+// it, or Unmount.
+func Mount(dir string, fsys *FS, source string) (*fuse.Server, error) {
+	o := &fsys.Opts
+	if o.AttrTimeout == 0 && o.EntryTimeout == 0 {
+		o.AttrTimeout, o.EntryTimeout = DefaultTimeout, DefaultTimeout
+	}
+	if o.FsName == "" {
+		o.FsName = source
+	}
+	if o.Subtype == "" {
+		o.Subtype = "mount_remote"
+	}
+	mo := fuse.MountOptions{
+		AllowOther:    o.AllowOther,
+		FsName:        o.FsName,
+		Name:          o.Subtype,
+		MaxWrite:      fuse.MAX_KERNEL_WRITE,
+		MaxReadAhead:  fuse.MAX_KERNEL_WRITE,
+		Debug:         o.Debug,
+		Options:       append([]string(nil), o.Extra...),
+		DisableXAttrs: true,
+		// Mount with mount(2) when we are root; fusermount3 otherwise.
+		DirectMount: os.Geteuid() == 0,
+	}
+	if o.ReadOnly {
+		mo.Options = append(mo.Options, "ro")
+	}
+	at, et := o.AttrTimeout, o.EntryTimeout
+	root := NewRoot(fsys)
+	return fs.Mount(dir, root, &fs.Options{MountOptions: mo, AttrTimeout: &at, EntryTimeout: &et})
+}
