@@ -73,7 +73,8 @@ func run() error {
 
 	nfs := nfs4srv.New(nfs4srv.Config{FS: fs, LeaseTime: *lease, Log: log})
 	defer nfs.Close()
-	srv := &rpcsrv.Server{Handler: nfs, Logf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }}
+	// NewDRC: the duplicate request cache for non-idempotent 4.0 COMPOUNDs.
+	srv := &rpcsrv.Server{Handler: nfs, DRC: nfs4srv.NewDRC(), Logf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }}
 
 	if *stdio {
 		return srv.ServeConn(rpcsrv.StreamConn(stdioRWC{}))

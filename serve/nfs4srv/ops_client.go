@@ -99,7 +99,7 @@ func (c *compound) seqRun(owners []seqOwner, errRes func(nfs4.Status) nfs4.Res, 
 		chk, cached, err := check(so.o, so.seqid)
 		if err == nil && chk == state.SeqReplay {
 			if i == 0 {
-				return c.replayOwner(cached)
+				return c.replayOwner(cached, errRes)
 			}
 			// The first owner saw a new request but this one a replay:
 			// the two disagree, which only a misbehaving client does.
@@ -124,6 +124,7 @@ func (c *compound) seqRun(owners []seqOwner, errRes func(nfs4.Status) nfs4.Res, 
 		if _, isOpen := res.(*nfs4.OpenRes); isOpen && st == nfs4.OK {
 			fh = c.cur.wire
 		}
+		e.Uint32(uint32(seqOpOf(res)))
 		e.Opaque(fh)
 		res.Encode(&e)
 		blob = e.Buf
@@ -134,9 +135,35 @@ func (c *compound) seqRun(owners []seqOwner, errRes func(nfs4.Status) nfs4.Res, 
 	return res
 }
 
-// replayOwner turns a cached seqid reply back into a result.
-func (c *compound) replayOwner(cached []byte) nfs4.Res {
+// seqOpOf names the op of a seqid-mutating result: the cached reply of an
+// owner is only a reply to the same op. The same seqid on another op is not
+// a retransmission but a client error (NFS4ERR_BAD_SEQID), and replaying
+// the cached bytes would give that op a result of another op's shape.
+func seqOpOf(r nfs4.Res) nfs4.Op {
+	switch r.(type) {
+	case *nfs4.OpenRes:
+		return nfs4.OpOpen
+	case *nfs4.OpenConfirmRes:
+		return nfs4.OpOpenConfirm
+	case *nfs4.OpenDowngradeRes:
+		return nfs4.OpOpenDowngrade
+	case *nfs4.CloseRes:
+		return nfs4.OpClose
+	case *nfs4.LockRes:
+		return nfs4.OpLock
+	case *nfs4.LockURes:
+		return nfs4.OpLockU
+	}
+	return nfs4.OpIllegal
+}
+
+// replayOwner turns a cached seqid reply back into a result; errRes
+// builds the running op's result (BAD_SEQID if the cache is another op's).
+func (c *compound) replayOwner(cached []byte, errRes func(nfs4.Status) nfs4.Res) nfs4.Res {
 	d := xdr.NewDecoder(cached)
+	if op := nfs4.Op(d.Uint32()); d.Err() == nil && op != seqOpOf(errRes(nfs4.OK)) {
+		return errRes(nfs4.ErrBadSeqID)
+	}
 	fh := d.Opaque("cached fh", nfs4.FHSize)
 	rest := d.Rest()
 	if d.Err() != nil || len(rest) < 4 {

@@ -70,6 +70,13 @@ func (c *compound) doOpen(args *nfs4.OpenArgs, o *state.Owner) nfs4.Res {
 		res.Status = nfs4.ErrInval
 		return res
 	}
+	if c.minor >= 1 && c.seq != nil && args.Claim.Claim != nfs4.ClaimPrevious &&
+		!c.s.state.ReclaimDone(c.seq.clientID) {
+		// A 4.1 client must finish reclaiming (RECLAIM_COMPLETE) before
+		// new opens (RFC 8881 §18.51.3).
+		res.Status = nfs4.ErrGrace
+		return res
+	}
 	var t openTarget
 	var st nfs4.Status
 	switch args.Claim.Claim {

@@ -114,6 +114,9 @@ type Server struct {
 	OnClose   func(*Conn)
 	// Logf logs connection errors; nil uses the standard logger.
 	Logf func(format string, args ...any)
+	// DRC, if set, is the duplicate request cache for calls it selects
+	// (drc.go).
+	DRC *DRC
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -505,6 +508,9 @@ func (c *Conn) serveCall(bp *[]byte) {
 	switch {
 	case err == nil:
 		call.Args = d.Rest()
+		if c.srv.DRC != nil && c.serveDRC(&call) {
+			return // answered (or dropped) through the cache
+		}
 		reply = c.callHandler(&call)
 	case err == rpc.ErrRPCVersion:
 		reply = Reply{Denied: true, Reject: rpc.RPCMismatch, Low: rpc.RPCVersion, High: rpc.RPCVersion}
@@ -543,13 +549,18 @@ var outPool = sync.Pool{New: func() any {
 	return &outMsg{enc: xdr.Encoder{Buf: make([]byte, 0, 128)}, bufs: make(net.Buffers, 0, 8)}
 }}
 
-func (c *Conn) writeReply(xid uint32, r *Reply) {
+func replyHeader(xid uint32, r *Reply) rpc.ReplyHeader {
 	h := rpc.ReplyHeader{XID: xid, Verf: r.Verf, Low: r.Low, High: r.High}
 	if r.Denied {
 		h.Stat, h.Reject, h.AuthStat = rpc.MsgDenied, r.Reject, r.AuthStat
 	} else {
 		h.Accept = r.Accept
 	}
+	return h
+}
+
+func (c *Conn) writeReply(xid uint32, r *Reply) {
+	h := replyHeader(xid, r)
 	m := outPool.Get().(*outMsg)
 	m.enc.Reset()
 	m.enc.Reserve(rpc.MarkLen)

@@ -18,3 +18,13 @@ func (m *Manager) ReclaimComplete(clientID uint64) error {
 	c.reclaimDone = true
 	return nil
 }
+
+// ReclaimDone reports whether the client sent RECLAIM_COMPLETE. Until it
+// has, a 4.1 client's non-reclaim OPENs get NFS4ERR_GRACE (RFC 8881
+// §18.51.3), as Linux nfsd does.
+func (m *Manager) ReclaimDone(clientID uint64) bool {
+	m.lock()
+	defer m.unlock()
+	c, err := m.confirmedClient(clientID)
+	return err == nil && c.reclaimDone
+}
