@@ -4,6 +4,7 @@ package nfs4
 
 import (
 	"fmt"
+	"github.com/fsbridge/fsbridge/proto/rpc"
 
 	"github.com/fsbridge/fsbridge/proto/xdr"
 )
@@ -15,8 +16,6 @@ const (
 	MaxGSSHandleLen = 1024    // gsshandle4_t
 	MaxSSVLen       = 1024    // SET_SSV ssa_ssv / digests
 	MaxLayoutBody   = 1 << 16 // layoutupdate4.lou_body, layoutreturn_file4.lrf_body
-	MaxMachineName  = 255     // authsys_parms.machinename<255> (RFC 5531 §A)
-	MaxAuthSysGIDs  = 16      // authsys_parms.gids<16>
 	DeviceIDSize    = 16      // NFS4_DEVICEID4_SIZE
 )
 
@@ -395,33 +394,9 @@ func (c *ChannelAttrs) Decode(d *xdr.Decoder) {
 	}
 }
 
-// AuthSysParms is authsys_parms (RFC 5531 Appendix A), as carried in
-// callback_sec_parms4.
-type AuthSysParms struct {
-	Stamp       uint32
-	MachineName []byte
-	UID         uint32
-	GID         uint32
-	GIDs        []uint32
-}
-
-func (a *AuthSysParms) Encode(e *xdr.Encoder) {
-	e.Uint32(a.Stamp)
-	e.Opaque(a.MachineName)
-	e.Uint32(a.UID)
-	e.Uint32(a.GID)
-	e.Uint32s(a.GIDs)
-}
-func (a *AuthSysParms) Decode(d *xdr.Decoder) {
-	a.Stamp = d.Uint32()
-	a.MachineName = d.Opaque("machinename", MaxMachineName)
-	a.UID = d.Uint32()
-	a.GID = d.Uint32()
-	a.GIDs = d.Uint32s("gids", MaxAuthSysGIDs)
-	if len(a.GIDs) == 0 {
-		a.GIDs = nil
-	}
-}
+// AuthSysParms is authsys_parms (RFC 5531 appendix A) in callback_sec_parms4:
+// the same type, limits and codec as the RPC layer's credential.
+type AuthSysParms = rpc.AuthSysParams
 
 // GSSCBHandles is gss_cb_handles4.
 type GSSCBHandles struct {

@@ -197,7 +197,7 @@ var ops41 = []Op{OpExchangeID, OpCreateSession, OpDestroySession, OpBindConnToSe
 func samples41() []sample41 {
 	secParms := []CallbackSecParms{
 		{Flavor: AuthNone},
-		{Flavor: AuthSys, Sys: AuthSysParms{Stamp: 9, MachineName: []byte("client1"), UID: 1000, GID: 100, GIDs: []uint32{4, 24, 27}}},
+		{Flavor: AuthSys, Sys: AuthSysParms{Stamp: 9, MachineName: "client1", UID: 1000, GID: 100, GIDs: []uint32{4, 24, 27}}},
 		{Flavor: RPCSecGSS, GSS: GSSCBHandles{Service: 2, HandleFromServer: []byte{1, 2, 3}, HandleFromClient: []byte{4, 5, 6, 7, 8}}},
 	}
 	return []sample41{

@@ -93,8 +93,7 @@ func chanToWire(a *state.ChannelAttrs) nfs4.ChannelAttrs {
 func copySecParms(in []nfs4.CallbackSecParms) []nfs4.CallbackSecParms {
 	out := make([]nfs4.CallbackSecParms, len(in))
 	for i, p := range in {
-		p.Sys.MachineName = append([]byte(nil), p.Sys.MachineName...)
-		p.Sys.GIDs = append([]uint32(nil), p.Sys.GIDs...)
+		// Sys (rpc.AuthSysParams) decodes into its own string and slice.
 		p.GSS.HandleFromServer = append([]byte(nil), p.GSS.HandleFromServer...)
 		p.GSS.HandleFromClient = append([]byte(nil), p.GSS.HandleFromClient...)
 		out[i] = p
