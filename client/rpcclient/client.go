@@ -158,14 +158,7 @@ func (c *Client) Call(ctx context.Context, prog, vers, proc uint32, cred rpc.Aut
 		if r.err != nil {
 			return nil, closedErr(c.Err())
 		}
-		rh, body, err := rpc.DecodeReply(r.rec)
-		if err != nil {
-			return nil, err
-		}
-		if err := rh.Err(); err != nil {
-			return nil, err
-		}
-		return body, nil
+		return rpc.ReplyBody(r.rec)
 	case <-ctx.Done():
 		c.forget(xid)
 		return nil, ctx.Err()

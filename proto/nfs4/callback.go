@@ -8,7 +8,11 @@ package nfs4
 // The callback ops follow the same conventions as the fore-channel ops
 // (doc.go) and have their own table: NewCBArgs/NewCBRes.
 
-import "github.com/fsbridge/fsbridge/proto/xdr"
+import (
+	"strconv"
+
+	"github.com/fsbridge/fsbridge/proto/xdr"
+)
 
 // Callback decoder limits.
 const (
@@ -59,7 +63,7 @@ func (o CBOp) String() string {
 	if s, ok := cbOpNames[o]; ok {
 		return s
 	}
-	return "CB_OP_" + utoa(uint64(o))
+	return "CB_OP_" + strconv.FormatUint(uint64(o), 10)
 }
 
 // ---------------------------------------------------------------- CB_COMPOUND (§20.2 framing)
@@ -73,7 +77,7 @@ type UnknownCBOpError struct {
 }
 
 func (e *UnknownCBOpError) Error() string {
-	return "nfs4: unknown callback operation " + utoa(uint64(e.Op)) + " at index " + utoa(uint64(e.Index))
+	return "nfs4: unknown callback operation " + strconv.FormatUint(uint64(e.Op), 10) + " at index " + strconv.Itoa(e.Index)
 }
 
 // DecodeCBCompoundHeader reads tag, minorversion, callback_ident and the

@@ -1,5 +1,7 @@
 package nfs4
 
+import "strconv"
+
 // RPC program numbers (RFC 7530 §17, RFC 8881 §18.36 for the callback).
 const (
 	Program        = 100003
@@ -133,7 +135,7 @@ func (o Op) String() string {
 	if s, ok := opNames[o]; ok {
 		return s
 	}
-	return "OP_" + utoa(uint64(o))
+	return "OP_" + strconv.FormatUint(uint64(o), 10)
 }
 
 // CBOp is nfs_cb_opnum4 (RFC 7530 §16.x callbacks, RFC 8881 §20).
@@ -275,7 +277,7 @@ const (
 	ErrXattr2Big             Status = 10096
 )
 
-func (s Status) Error() string { return "NFS4ERR_" + utoa(uint64(s)) }
+func (s Status) Error() string { return "NFS4ERR_" + strconv.FormatUint(uint64(s), 10) }
 
 // Attribute numbers (RFC 7530 §5, RFC 8881 §5.8, RFC 7862 §12.2, RFC 8276).
 const (
@@ -536,17 +538,3 @@ const (
 const (
 	FHPersistent = 0x00
 )
-
-func utoa(v uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	return string(b[i:])
-}

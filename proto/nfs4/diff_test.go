@@ -6,6 +6,7 @@ package nfs4
 
 import (
 	"bytes"
+	"strconv"
 	"testing"
 
 	rxdr "github.com/rasky/go-xdr/xdr2"
@@ -194,7 +195,7 @@ func TestDiffOpenArgs(t *testing.T) {
 	for i := range cases {
 		var e xdr.Encoder
 		cases[i].ours.Encode(&e)
-		diffCheck(t, "OPEN args "+utoa(uint64(i)), e.Buf, rMarshal(t, &cases[i].theirs))
+		diffCheck(t, "OPEN args "+strconv.Itoa(i), e.Buf, rMarshal(t, &cases[i].theirs))
 	}
 }
 

@@ -3,6 +3,7 @@ package nfs4
 import (
 	"bytes"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/fsbridge/fsbridge/proto/xdr"
@@ -115,7 +116,7 @@ func TestRoundTrip40Args(t *testing.T) {
 		{Mode: Exclusive4, CreateVerf: verf40},
 		{Mode: Exclusive4_1, CreateVerf: verf40, CreateAttrs: fat40},
 	} {
-		cases["OPEN/create/"+utoa(uint64(how.Mode))] = &OpenArgs{SeqID: 1, ShareAccess: ShareAccessBoth, ShareDeny: ShareDenyWrite,
+		cases["OPEN/create/"+strconv.FormatUint(uint64(how.Mode), 10)] = &OpenArgs{SeqID: 1, ShareAccess: ShareAccessBoth, ShareDeny: ShareDenyWrite,
 			Owner: owner40, OpenHow: OpenFlag{OpenType: OpenCreate, CreateHow: how}, Claim: OpenClaim{Claim: ClaimNull, File: []byte("new")}}
 	}
 	for _, c := range []OpenClaim{
@@ -127,7 +128,7 @@ func TestRoundTrip40Args(t *testing.T) {
 		{Claim: ClaimDelegCurFH, DelegateStateID: sid40b},
 		{Claim: ClaimDelegPrevFH},
 	} {
-		cases["OPEN/claim/"+utoa(uint64(c.Claim))] = &OpenArgs{SeqID: 2, ShareAccess: ShareAccessRead,
+		cases["OPEN/claim/"+strconv.FormatUint(uint64(c.Claim), 10)] = &OpenArgs{SeqID: 2, ShareAccess: ShareAccessRead,
 			Owner: owner40, OpenHow: OpenFlag{OpenType: OpenNoCreate}, Claim: c}
 	}
 	for name, v := range cases {
@@ -208,7 +209,7 @@ func TestRoundTrip40Res(t *testing.T) {
 		{DelegationType: DelegateNoneExt, Why: WNDResource, WillNotify: false},
 		{DelegationType: DelegateNoneExt, Why: WNDIsDir},
 	} {
-		cases["OPEN/deleg/"+utoa(uint64(i))] = &OpenRes{Status: OK, StateID: sid40a, CInfo: cinfo40,
+		cases["OPEN/deleg/"+strconv.FormatUint(uint64(i), 10)] = &OpenRes{Status: OK, StateID: sid40a, CInfo: cinfo40,
 			RFlags: OpenResultConfirm | OpenResultLockType, AttrSet: Bitmap{1 << AttrSize}, Delegation: del}
 	}
 	for name, v := range cases {

@@ -342,3 +342,16 @@ func DecodeReply(msg []byte) (h ReplyHeader, body []byte, err error) {
 	}
 	return h, d.Rest(), nil
 }
+
+// ReplyBody decodes a reply and returns its result body, or the reply's
+// error (*AcceptedError, *DeniedError) when it is not a SUCCESS.
+func ReplyBody(msg []byte) ([]byte, error) {
+	h, body, err := DecodeReply(msg)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Err(); err != nil {
+		return nil, err
+	}
+	return body, nil
+}

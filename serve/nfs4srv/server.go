@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
-	"strconv"
 	"time"
 
 	"github.com/fsbridge/fsbridge/fsadapters"
@@ -89,7 +88,7 @@ func credOf(a *rpc.Auth) (fsadapters.Cred, string) {
 		return fsadapters.Cred{UID: nobodyID, GID: nobodyID}, "none"
 	}
 	c := fsadapters.Cred{UID: a.Sys.UID, GID: a.Sys.GID, Groups: a.Sys.GIDs}
-	return c, strconv.FormatUint(uint64(a.Sys.UID), 10) + "@" + string(a.Sys.MachineName)
+	return c, state.AuthSysPrincipal(a.Sys.UID, a.Sys.MachineName)
 }
 
 // Compound runs one COMPOUND call. conn identifies the transport

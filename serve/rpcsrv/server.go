@@ -623,14 +623,7 @@ func (c *Conn) Call(ctx context.Context, prog, vers, proc uint32, cred rpc.Auth,
 		if r.err != nil {
 			return nil, r.err
 		}
-		rh, body, err := rpc.DecodeReply(r.rec)
-		if err != nil {
-			return nil, err
-		}
-		if err := rh.Err(); err != nil {
-			return nil, err
-		}
-		return body, nil
+		return rpc.ReplyBody(r.rec)
 	case <-ctx.Done():
 		c.forget(xid)
 		return nil, ctx.Err()

@@ -3,6 +3,7 @@ package state
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -192,18 +193,5 @@ func (m *Manager) newVerifier() nfs4.Verifier {
 // AuthSysPrincipal is the principal string used for AUTH_SYS callers: the
 // uid plus the machine name from authsys_parms (RFC 5531 App. A).
 func AuthSysPrincipal(uid uint32, machine string) string {
-	return "sys:" + utoa(uint64(uid)) + "@" + machine
-}
-
-func utoa(v uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			return string(b[i:])
-		}
-	}
+	return "sys:" + strconv.FormatUint(uint64(uid), 10) + "@" + machine
 }
