@@ -1,7 +1,10 @@
 // Command mount_remote mounts an NFSv4.1 server's export through FUSE:
 //
 //	mount_remote [-o opts] [-f] [-d] HOST:PORT[/path] MOUNTPOINT
+//	mount_remote [-o opts] [-f] [-d] -c CMD MOUNTPOINT
 //
+// With -c, CMD is run with /bin/sh -c and the protocol goes over its
+// stdin/stdout (e.g. -c 'ssh host fs_serv --stdio /data').
 // It returns once the mount is ready and keeps serving it in the
 // background (-f: stay in the foreground; -d: foreground with a debug
 // log of every FUSE request). It unmounts on SIGINT/SIGTERM and exits when
@@ -26,7 +29,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fsbridge/fsbridge/client/nfs4client"
 	"github.com/fsbridge/fsbridge/mount"
+	"github.com/fsbridge/fsbridge/proto/nfs4"
+	"github.com/fsbridge/fsbridge/proto/rpc"
 )
 
 // daemonEnv marks the re-executed background child; its value is the
@@ -46,8 +52,10 @@ func main() {
 	fl.Var(&opts, "o", "mount options, comma-separated (ro, allow_other, fsname=, subtype=, attr_timeout=, entry_timeout=)")
 	fg := fl.Bool("f", false, "stay in the foreground")
 	debug := fl.Bool("d", false, "debug: log FUSE requests (implies -f)")
+	fl.StringVar(&tunnelCmd, "c", "", "run CMD and speak NFSv4 over its stdin/stdout (then MOUNTPOINT is the only operand)")
 	fl.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: mount_remote [-o opts] [-f] [-d] HOST:PORT[/path] MOUNTPOINT")
+		fmt.Fprintln(os.Stderr, "       mount_remote [-o opts] [-f] [-d] -c CMD MOUNTPOINT")
 		fl.PrintDefaults()
 	}
 	// Accept options after the operands too (mount(8) style).
@@ -62,6 +70,11 @@ func main() {
 			pos = append(pos, args[0])
 			args = args[1:]
 		}
+	}
+	if tunnelCmd != "" {
+		// The command stands in for HOST:PORT; the mount source shown
+		// by mount(8) is the command line.
+		pos = append([]string{"cmd:0"}, pos...)
 	}
 	if len(pos) != 2 {
 		fl.Usage()
@@ -148,12 +161,17 @@ func run(t mount.Target, mnt string, o mount.Options, ready *os.File) int {
 	if err := mount.CheckMountpoint(mnt); err != nil {
 		return report(err)
 	}
-	c, root, err := mount.Connect(context.Background(), t, o.Machine)
+	connect, source := mount.Connect, t.String()
+	if tunnelCmd != "" {
+		connect, source = connectCmd, tunnelCmd
+		t.Addr = fmt.Sprintf("command %q", tunnelCmd)
+	}
+	c, root, err := connect(context.Background(), t, o.Machine)
 	if err != nil {
 		return report(err)
 	}
 	fsys := &mount.FS{C: c, Root: root, Opts: o}
-	srv, err := mount.Mount(mnt, fsys, t.String())
+	srv, err := mount.Mount(mnt, fsys, source)
 	if err != nil {
 		c.Close()
 		if errors.Is(err, syscall.EBUSY) {
@@ -188,4 +206,46 @@ func run(t mount.Target, mnt string, o mount.Options, ready *os.File) int {
 	defer cancel()
 	c.Shutdown(ctx)
 	return 0
+}
+
+// tunnelCmd is the -c command ("" when connecting over TCP).
+var tunnelCmd string
+
+// connectCmd is mount.Connect over a tunnel command instead of TCP: it
+// starts tunnelCmd, sets up an NFSv4.1 session, checks the root is a
+// directory, negotiates rsize/wsize and starts lease renewal.
+func connectCmd(ctx context.Context, t mount.Target, machine string) (*nfs4client.Client, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := nfs4client.DialCommand(ctx, tunnelCmd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot run %s: %w", t.Addr, err)
+	}
+	if machine != "" {
+		c.Cred = rpc.NewAuthSys(rpc.AuthSysParams{MachineName: machine})
+	}
+	fail := func(err error) (*nfs4client.Client, []byte, error) {
+		c.Close()
+		return nil, nil, err
+	}
+	if err := c.SetupSession(ctx, 1); err != nil {
+		return fail(fmt.Errorf("%s: no NFSv4.1 session (does it run fs_serv --stdio?): %w", t.Addr, err))
+	}
+	root, err := c.RootFH(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("%s: looking up the root: %w", t.Addr, err))
+	}
+	a, err := c.GetAttr(ctx, root, nfs4client.BasicAttrs)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", t.Addr, err))
+	}
+	if a.Type != nfs4.NF4DIR {
+		return fail(fmt.Errorf("%s: the export root is not a directory", t.Addr))
+	}
+	lease, err := c.NegotiateIO(ctx, root)
+	if err != nil {
+		return fail(fmt.Errorf("%s: reading server limits: %w", t.Addr, err))
+	}
+	c.StartRenewal(lease)
+	return c, root, nil
 }

@@ -145,5 +145,12 @@ func (s *Server) onRelease(r state.Released) {
 			of.close()
 		}
 	}
-	s.log.Info("client state released", "clientid", r.ClientID, "reason", r.Reason.Error(), "opens", len(r.Handles))
+	// An expired lease is worth an operator's attention; a client that
+	// destroyed its own state or rebooted is routine.
+	level := slog.LevelDebug
+	if r.Reason == nfs4.ErrExpired {
+		level = slog.LevelInfo
+	}
+	s.log.Log(context.Background(), level, "client state released",
+		"clientid", r.ClientID, "reason", r.Reason.Error(), "opens", len(r.Handles))
 }
