@@ -28,6 +28,12 @@ var posixSkip = map[string]string{
 // its own fresh directory of one mount.
 func TestPosix(t *testing.T) {
 	mnt, _ := mountT(t)
+	runPosix(t, mnt, nil)
+}
+
+// runPosix runs every posixtest case in its own new directory under mnt,
+// skipping those in posixSkip and in extraSkip.
+func runPosix(t *testing.T, mnt string, extraSkip map[string]string) {
 	names := make([]string, 0, len(posixtest.All))
 	for n := range posixtest.All {
 		names = append(names, n)
@@ -36,6 +42,9 @@ func TestPosix(t *testing.T) {
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			if why, ok := posixSkip[name]; ok {
+				t.Skip(why)
+			}
+			if why, ok := extraSkip[name]; ok {
 				t.Skip(why)
 			}
 			d := filepath.Join(mnt, name)

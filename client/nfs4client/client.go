@@ -67,9 +67,10 @@ type Client struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 
-	ownerMu  sync.Mutex // 4.0: owner seqid order
-	owner    []byte     // open-owner name
-	ownerSeq uint32     // 4.0 open-owner seqid
+	ownerMu  sync.Mutex    // 4.0: owner seqid order
+	owner    []byte        // open-owner name
+	ownerSeq uint32        // 4.0 open-owner seqid
+	opens    atomic.Uint64 // 4.1: numbers the per-OPEN open-owners
 }
 
 // Dial connects to an NFSv4 server at addr (host:port, TCP).
@@ -731,6 +732,7 @@ func (c *Client) open(ctx context.Context, dir []byte, name string, access uint3
 // openClaim sends PUTFH OPEN GETFH GETATTR: one round trip gives the
 // stateid, the handle and the attributes.
 func (c *Client) openClaim(ctx context.Context, fh []byte, claim nfs4.OpenClaim, access uint32, how nfs4.OpenFlag) (*OpenFile, error) {
+	owner := c.owner
 	if c.Minor == 0 {
 		c.ownerMu.Lock()
 		defer c.ownerMu.Unlock()
@@ -738,9 +740,15 @@ func (c *Client) openClaim(ctx context.Context, fh []byte, claim nfs4.OpenClaim,
 		// No delegations yet: say so, so the server need not offer them
 		// (RFC 8881 §18.16.3).
 		access |= nfs4.ShareAccessWantNoDeleg
+		// Each OPEN under its own open-owner, so each gets its own open
+		// stateid: opens of one file by one owner share a stateid whose
+		// seqid every OPEN bumps (older copies: NFS4ERR_OLD_STATEID) and
+		// which one CLOSE ends for all (RFC 8881 §9.1.4, §18.2.3). 4.1
+		// open-owners need no confirmation or seqid (§8.13, §18.16.3).
+		owner = fmt.Appendf(append([]byte(nil), c.owner...), "-%d", c.opens.Add(1))
 	}
 	args := &nfs4.OpenArgs{SeqID: c.ownerSeq, ShareAccess: access, ShareDeny: nfs4.ShareDenyNone,
-		Owner:   nfs4.OpenOwner{ClientID: c.ClientID, Owner: c.owner},
+		Owner:   nfs4.OpenOwner{ClientID: c.ClientID, Owner: owner},
 		OpenHow: how, Claim: claim}
 	res, err := c.Do(ctx, PutFH(fh), nfs4.ArgOp{Op: nfs4.OpOpen, Args: args}, GetFH(), GetAttrOp(FileAttrs))
 	c.bumpSeq(res)
