@@ -40,3 +40,44 @@ func CheckAccess(a *Attr, cred *Cred, want uint32) error {
 	}
 	return nil
 }
+
+// OpenAccess returns the permission bits Open needs for flags. An open
+// with neither flag is a read open, as O_RDONLY is.
+func OpenAccess(flags OpenFlags) uint32 {
+	var want uint32
+	if flags&OpenRead != 0 || flags&(OpenRead|OpenWrite) == 0 {
+		want |= MayRead
+	}
+	if flags&OpenWrite != 0 {
+		want |= MayWrite
+	}
+	return want
+}
+
+// CheckOpenType is the contract's answer to Open on an object of type t:
+// only regular files open; directories are EISDIR, symlinks ELOOP (never
+// followed), anything else EINVAL.
+func CheckOpenType(t FileType) error {
+	switch t {
+	case TypeRegular:
+		return nil
+	case TypeDir:
+		return unix.EISDIR
+	case TypeSymlink:
+		return unix.ELOOP
+	}
+	return unix.EINVAL
+}
+
+// CheckCreateOver is the contract's answer to a non-exclusive Create whose
+// name exists with type t: a regular file is opened (nil), a directory is
+// EISDIR, anything else EEXIST.
+func CheckCreateOver(t FileType) error {
+	switch t {
+	case TypeRegular:
+		return nil
+	case TypeDir:
+		return unix.EISDIR
+	}
+	return unix.EEXIST
+}

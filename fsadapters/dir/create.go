@@ -141,12 +141,8 @@ func (fs *FS) Create(ctx context.Context, cred *fsadapters.Cred, dir fsadapters.
 		if err != nil {
 			return nil, fsadapters.Attr{}, false, err
 		}
-		switch a.Type {
-		case fsadapters.TypeRegular:
-		case fsadapters.TypeDir:
-			return nil, fsadapters.Attr{}, false, unix.EISDIR
-		default:
-			return nil, fsadapters.Attr{}, false, unix.EEXIST
+		if err := fsadapters.CheckCreateOver(a.Type); err != nil {
+			return nil, fsadapters.Attr{}, false, err
 		}
 		if req.Attrs.Valid&fsadapters.SetSize != 0 {
 			sa := fsadapters.SetAttr{Valid: fsadapters.SetSize, Size: req.Attrs.Size}

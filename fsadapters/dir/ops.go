@@ -312,26 +312,17 @@ func (fs *FS) Open(ctx context.Context, cred *fsadapters.Cred, fh fsadapters.Fil
 		return nil, err
 	}
 	fs.release(r)
-	switch a.Type {
-	case fsadapters.TypeRegular:
-	case fsadapters.TypeDir:
-		return nil, unix.EISDIR
-	case fsadapters.TypeSymlink:
-		return nil, unix.ELOOP
-	default:
-		return nil, unix.EINVAL
+	if err := fsadapters.CheckOpenType(a.Type); err != nil {
+		return nil, err
 	}
-	var want uint32
 	oflags := unix.O_RDONLY
 	switch flags & (fsadapters.OpenRead | fsadapters.OpenWrite) {
 	case fsadapters.OpenWrite:
-		want, oflags = fsadapters.MayWrite, unix.O_WRONLY
+		oflags = unix.O_WRONLY
 	case fsadapters.OpenRead | fsadapters.OpenWrite:
-		want, oflags = fsadapters.MayRead|fsadapters.MayWrite, unix.O_RDWR
-	default:
-		want = fsadapters.MayRead
+		oflags = unix.O_RDWR
 	}
-	if err := fsadapters.CheckAccess(&a, cred, want); err != nil {
+	if err := fsadapters.CheckAccess(&a, cred, fsadapters.OpenAccess(flags)); err != nil {
 		return nil, err
 	}
 	fd, err := fs.openIO(fh, oflags)

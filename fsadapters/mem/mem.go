@@ -620,12 +620,8 @@ func (fs *FS) Create(ctx context.Context, cred *fsadapters.Cred, dirfh fsadapter
 			}
 			return fs.handle(ino), ino.attr(), false, nil
 		}
-		switch ino.typ {
-		case fsadapters.TypeRegular:
-		case fsadapters.TypeDir:
-			return nil, fsadapters.Attr{}, false, unix.EISDIR
-		default:
-			return nil, fsadapters.Attr{}, false, unix.EEXIST
+		if err := fsadapters.CheckCreateOver(ino.typ); err != nil {
+			return nil, fsadapters.Attr{}, false, err
 		}
 		if req.Attrs.Valid&fsadapters.SetSize != 0 {
 			sa := fsadapters.SetAttr{Valid: fsadapters.SetSize, Size: req.Attrs.Size}
@@ -901,23 +897,10 @@ func (fs *FS) Open(ctx context.Context, cred *fsadapters.Cred, fh fsadapters.Fil
 	if err != nil {
 		return nil, err
 	}
-	switch ino.typ {
-	case fsadapters.TypeRegular:
-	case fsadapters.TypeDir:
-		return nil, unix.EISDIR
-	case fsadapters.TypeSymlink:
-		return nil, unix.ELOOP
-	default:
-		return nil, unix.EINVAL
+	if err := fsadapters.CheckOpenType(ino.typ); err != nil {
+		return nil, err
 	}
-	var want uint32
-	if flags&fsadapters.OpenRead != 0 {
-		want |= fsadapters.MayRead
-	}
-	if flags&fsadapters.OpenWrite != 0 {
-		want |= fsadapters.MayWrite
-	}
-	if err := checkAccess(ino, cred, want); err != nil {
+	if err := checkAccess(ino, cred, fsadapters.OpenAccess(flags)); err != nil {
 		return nil, err
 	}
 	ino.opens++
