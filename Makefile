@@ -72,3 +72,16 @@ demo: build
 
 clean:
 	rm -rf $(BIN)
+
+# install: the binaries into $(PREFIX)/bin and the mount(8) helper as
+# $(SBINDIR)/mount.fuse.mount_remote (so `mount -t fuse.mount_remote` and
+# fstab lines work); DESTDIR for staging.
+PREFIX  ?= /usr/local
+SBINDIR ?= /sbin
+.PHONY: install
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR)
+	install -m 0755 $(BIN)/mount_remote $(BIN)/fs_serv $(BIN)/fsctl $(DESTDIR)$(PREFIX)/bin/
+	sed 's|@BINDIR@|$(PREFIX)/bin|' scripts/mount.fuse.mount_remote > $(DESTDIR)$(SBINDIR)/mount.fuse.mount_remote.tmp
+	chmod 0755 $(DESTDIR)$(SBINDIR)/mount.fuse.mount_remote.tmp
+	mv -f $(DESTDIR)$(SBINDIR)/mount.fuse.mount_remote.tmp $(DESTDIR)$(SBINDIR)/mount.fuse.mount_remote

@@ -292,3 +292,36 @@ type Allocator interface {
 type Seeker interface {
 	SeekData(off int64, whence int) (int64, error)
 }
+
+// LockType is a byte-range lock type for RangeLocker.
+type LockType int
+
+const (
+	Unlock    LockType = iota // release the range
+	ReadLock                  // shared
+	WriteLock                 // exclusive
+)
+
+// LockConflict describes a lock that prevents another.
+type LockConflict struct {
+	Type   LockType
+	Offset uint64
+	Length uint64 // 0: to the end of the file
+	PID    int32  // holder's process on the server host; -1 for an open-file-description lock
+}
+
+// RangeLocker is implemented by Files whose backend keeps byte-range locks
+// that processes on the server host see too (the dir backend: Linux OFD
+// locks). Each File is one lock owner: its locks conflict with every other
+// File's and with local processes' fcntl/flock locks, never with its own.
+// Offsets at or beyond 2^63 cannot be represented and are ignored (the
+// server still enforces them among its own clients).
+type RangeLocker interface {
+	// SetLockRange sets [off, off+length) (length 0: to the end) to typ
+	// without waiting, with POSIX split/merge semantics; atomic. A
+	// conflicting lock is unix.EAGAIN.
+	SetLockRange(typ LockType, off, length uint64) error
+	// TestLockRange returns a lock of another owner that conflicts with
+	// typ on the range, or nil.
+	TestLockRange(typ LockType, off, length uint64) (*LockConflict, error)
+}

@@ -60,16 +60,17 @@ var statusErrno = map[nfs4.Status]syscall.Errno{
 	nfs4.ErrAdminRevoked: syscall.EIO,
 }
 
-// ToErrno turns a client error into an errno: a *nfs4client.StatusError by
-// its status, a cancelled request into EINTR, a timeout into ETIMEDOUT, a
+// ToErrno turns a client error into an errno: an NFS status (in a
+// *nfs4client.StatusError or *nfs4client.Denied) by
+// its value, a cancelled request into EINTR, a timeout into ETIMEDOUT, a
 // lost connection into ENOTCONN, anything else into EIO.
 func ToErrno(err error) syscall.Errno {
 	if err == nil {
 		return 0
 	}
-	var se *nfs4client.StatusError
-	if errors.As(err, &se) {
-		if e, ok := statusErrno[se.Status]; ok {
+	var st nfs4.Status // from a *nfs4client.StatusError, *nfs4client.Denied, …
+	if errors.As(err, &st) {
+		if e, ok := statusErrno[st]; ok {
 			return e
 		}
 		return syscall.EIO

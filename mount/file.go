@@ -201,6 +201,7 @@ func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 	h.closed = true
 	h.mu.Unlock()
 	if !closed {
+		h.releaseLocks(context.Background())
 		if err := h.n.fsys.C.CloseFile(context.Background(), h.of); err != nil && errno == 0 {
 			errno = ToErrno(err)
 		}

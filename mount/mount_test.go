@@ -30,6 +30,14 @@ import (
 // mounts it through FUSE and returns the mount point and the export.
 func mountT(t *testing.T) (mnt, export string) {
 	t.Helper()
+	addr, export := serveT(t)
+	return mountAtT(t, addr, "mount-test"), export
+}
+
+// serveT starts an in-process fs_serv on a new temporary directory and
+// returns its address and the directory.
+func serveT(t *testing.T) (addr, export string) {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse: these tests need a real FUSE mount")
 	}
@@ -48,15 +56,27 @@ func mountT(t *testing.T) (mnt, export string) {
 		t.Fatal(err)
 	}
 	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		nfs.Close()
+	})
+	return l.Addr().String(), export
+}
 
+// mountAtT mounts the server at addr on a new temporary directory as a
+// client named machine (each mount is its own NFS client).
+func mountAtT(t *testing.T, addr, machine string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tgt := Target{Addr: l.Addr().String()}
-	c, root, err := Connect(ctx, tgt, "mount-test")
+	tgt := Target{Addr: addr}
+	c, root, err := Connect(ctx, tgt, machine)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mnt = t.TempDir()
+	mnt := t.TempDir()
 	if err := CheckMountpoint(mnt); err != nil {
 		t.Fatal(err)
 	}
@@ -72,10 +92,8 @@ func mountT(t *testing.T) (mnt, export string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		c.Shutdown(ctx)
-		srv.Shutdown(ctx)
-		nfs.Close()
 	})
-	return mnt, export
+	return mnt
 }
 
 func readFile(t *testing.T, p string) []byte {

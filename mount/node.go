@@ -26,7 +26,6 @@ import (
 
 	"github.com/fsbridge/fsbridge/client/nfs4client"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
-	"github.com/fsbridge/fsbridge/proto/rpc"
 )
 
 // FS is one mounted export.
@@ -34,6 +33,8 @@ type FS struct {
 	C    *nfs4client.Client
 	Root []byte // file handle of the mounted directory
 	Opts Options
+
+	posix posixOwners // POSIX lock owners holding locks, by file (lock.go)
 }
 
 // Node is a file, directory or other object of the export.
@@ -54,6 +55,8 @@ type Node struct {
 	// last close has not arrived yet (see Rmdir).
 	pending   map[*Node]chan struct{}
 	lastAttrs *nfs4.Attrs // from the last GETATTR/open, for fstat of a removed file
+
+	locks nodeLocks // byte-range lock owners (lock.go)
 }
 
 var (
@@ -90,14 +93,10 @@ func NewRoot(fsys *FS) *Node { return &Node{fsys: fsys, fh: fsys.Root} }
 // FH returns the node's NFS file handle.
 func (n *Node) FH() []byte { return n.fh }
 
-// call returns ctx carrying the FUSE caller's uid/gid as the AUTH_SYS
-// credential of the requests it makes (RFC 5531 §A.1 style AUTH_SYS).
+// call returns ctx carrying the FUSE caller's uid/gid/groups as the
+// AUTH_SYS credential of the requests it makes (see withCaller, cred.go).
 func (n *Node) call(ctx context.Context) context.Context {
-	if c, ok := ctx.(*fuse.Context); ok {
-		return nfs4client.WithCred(ctx, rpc.NewAuthSys(rpc.AuthSysParams{
-			MachineName: n.fsys.Opts.machine(), UID: c.Caller.Uid, GID: c.Caller.Gid}))
-	}
-	return ctx
+	return withCaller(ctx, n.fsys.Opts.machine())
 }
 
 var nfsTypeMode = map[uint32]uint32{
@@ -169,6 +168,7 @@ func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 		// another client): what we last knew, with no links left.
 		if ToErrno(err) == syscall.ESTALE && n.opens > 0 && n.lastAttrs != nil {
 			fillAttr(n.lastAttrs, &out.Attr)
+			n.fsys.Opts.mapOwner(&out.Attr)
 			out.Nlink = 0
 			return 0
 		}

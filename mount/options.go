@@ -30,27 +30,77 @@ type Options struct {
 	Subtype      string        // subtype= ("fuse.<subtype>"); default mount_remote
 	Debug        bool          // log every FUSE request
 	Machine      string        // AUTH_SYS machine name; default the host name
+	// UID/GID, when SetUID/SetGID, replace every file's owner/group as
+	// shown to programs (uid=, gid=, as sshfs without idmap); requests
+	// still go with the caller's own identity.
+	UID, GID       uint32
+	SetUID, SetGID bool
+	// DefaultPermissions lets the kernel check permissions from the
+	// attributes (default_permissions) before asking the server.
+	DefaultPermissions bool
+	// ConnectTimeout bounds connecting and setting up the session
+	// (connect_timeout=SEC); default 15 s.
+	ConnectTimeout time.Duration
+	// MountFlags are MS_* flags from options such as noatime, sync,
+	// dirsync (flagOpts keeps their names for fusermount3).
+	MountFlags uintptr
+	flagOpts   []string
 	// Extra are other -o options passed to the kernel as they are.
 	Extra []string
+}
+
+// fstabOnly are options meant for mount(8), fstab and helpers, not for
+// the kernel: accepted and ignored.
+var fstabOnly = map[string]bool{
+	"defaults": true, "_netdev": true, "noauto": true, "auto": true, "user": true,
+	"nouser": true, "users": true, "owner": true, "group": true, "nofail": true,
+	"comment": true, "nobootwait": true,
+}
+
+// vfsFlags are the generic mount(8) options that are mount(2) flags, not
+// mount data: the kernel rejects some of them (noatime…) as data.
+var vfsFlags = map[string]struct {
+	flag uintptr
+	set  bool
+}{
+	"sync": {syscall.MS_SYNCHRONOUS, true}, "async": {syscall.MS_SYNCHRONOUS, false},
+	"dirsync": {syscall.MS_DIRSYNC, true},
+	"noatime": {syscall.MS_NOATIME, true}, "atime": {syscall.MS_NOATIME, false},
+	"nodiratime": {syscall.MS_NODIRATIME, true}, "diratime": {syscall.MS_NODIRATIME, false},
+	"relatime": {syscall.MS_RELATIME, true}, "norelatime": {syscall.MS_RELATIME, false},
+	"strictatime": {syscall.MS_STRICTATIME, true}, "nostrictatime": {syscall.MS_STRICTATIME, false},
+	"lazytime": {1 << 25, true}, "nolazytime": {1 << 25, false}, // MS_LAZYTIME
 }
 
 // DefaultTimeout is the attribute and entry cache time when none is set,
 // like sshfs and the NFS client's acregmin.
 const DefaultTimeout = time.Second
 
-func (o *Options) machine() string {
-	if o.Machine == "" {
-		h, _ := os.Hostname()
-		o.Machine = h
-	}
-	return o.Machine
+// machine is the AUTH_SYS machine name (Mount fills it in once, before
+// any request, so it is only read concurrently).
+func (o *Options) machine() string { return o.Machine }
+
+// attrTimeout and entryTimeouts finish every attribute reply: the cache
+// times and the uid=/gid= owner override (mapOwner).
+func (o *Options) attrTimeout(out *fuse.AttrOut) {
+	o.mapOwner(&out.Attr)
+	out.SetTimeout(o.AttrTimeout)
 }
 
-func (o *Options) attrTimeout(out *fuse.AttrOut) { out.SetTimeout(o.AttrTimeout) }
-
 func (o *Options) entryTimeouts(out *fuse.EntryOut) {
+	o.mapOwner(&out.Attr)
 	out.SetAttrTimeout(o.AttrTimeout)
 	out.SetEntryTimeout(o.EntryTimeout)
+}
+
+// mapOwner applies uid= and gid=.
+func (o *Options) mapOwner(a *fuse.Attr) {
+	if o.SetUID {
+		a.Uid = o.UID
+	}
+	if o.SetGID {
+		a.Gid = o.GID
+	}
 }
 
 // ParseOptions applies a comma-separated -o list to o.
@@ -67,8 +117,37 @@ func (o *Options) ParseOptions(list string) error {
 			}
 			return time.Duration(f * float64(time.Second)), nil
 		}
+		id := func() (uint32, error) {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return 0, fmt.Errorf("option %s: want a number, got %q", k, v)
+			}
+			return uint32(n), nil
+		}
+		if f, ok := vfsFlags[opt]; ok {
+			if f.set {
+				o.MountFlags |= f.flag
+			} else {
+				o.MountFlags &^= f.flag
+			}
+			o.flagOpts = append(o.flagOpts, opt)
+			continue
+		}
+		if fstabOnly[k] || strings.HasPrefix(k, "x-") {
+			continue
+		}
 		var err error
 		switch k {
+		case "uid":
+			o.UID, err = id()
+			o.SetUID = err == nil
+		case "gid":
+			o.GID, err = id()
+			o.SetGID = err == nil
+		case "default_permissions":
+			o.DefaultPermissions = true
+		case "connect_timeout":
+			o.ConnectTimeout, err = dur()
 		case "attr_timeout":
 			o.AttrTimeout, err = dur()
 		case "entry_timeout":
@@ -125,7 +204,7 @@ func ParseTarget(s string) (Target, error) {
 
 func (t Target) String() string { return t.Addr + "/" + t.Path }
 
-// Connect dials t, sets up an NFSv4.1 session, resolves the export path,
+// Connect dials t, sets up an NFSv4.2 (else 4.1) session, resolves the export path,
 // negotiates rsize/wsize and starts lease renewal. Errors say which of
 // these failed in words a user can act on.
 func Connect(ctx context.Context, t Target, machine string) (*nfs4client.Client, []byte, error) {
@@ -156,7 +235,7 @@ func Connect(ctx context.Context, t Target, machine string) (*nfs4client.Client,
 		case errors.Is(err, context.DeadlineExceeded):
 			return fail(fmt.Errorf("%s did not answer an NFS NULL call (not an NFS server?)", t.Addr))
 		default:
-			return fail(fmt.Errorf("%s is not an NFSv4 server (%v)", t.Addr, err))
+			return fail(fmt.Errorf("%s is not an NFSv4 server: no ONC RPC reply (%s)", t.Addr, oneLine(err)))
 		}
 	}
 	if err := c.SetupSession(ctx, 1); err != nil {
@@ -165,7 +244,7 @@ func Connect(ctx context.Context, t Target, machine string) (*nfs4client.Client,
 	root, err := c.LookupPath(ctx, t.Path)
 	if err != nil {
 		if errors.Is(err, nfs4.ErrNoEnt) {
-			return fail(fmt.Errorf("%s: export path /%s does not exist", t.Addr, t.Path))
+			return fail(fmt.Errorf("%s: no such file or directory on the server", t))
 		}
 		return fail(fmt.Errorf("%s: looking up /%s: %w", t.Addr, t.Path, err))
 	}
@@ -183,6 +262,9 @@ func Connect(ctx context.Context, t Target, machine string) (*nfs4client.Client,
 	c.StartRenewal(lease)
 	return c, root, nil
 }
+
+// oneLine is err's text with joined errors on one line.
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
 
 // CheckMountpoint gives a clear error for a missing, non-directory or
 // already mounted mount point, and for a missing /dev/fuse.
@@ -264,6 +346,10 @@ func Mount(dir string, fsys *FS, source string) (*fuse.Server, error) {
 	if o.Subtype == "" {
 		o.Subtype = "mount_remote"
 	}
+	if o.Machine == "" {
+		o.Machine, _ = os.Hostname()
+	}
+	direct := os.Geteuid() == 0
 	mo := fuse.MountOptions{
 		AllowOther:    o.AllowOther,
 		FsName:        o.FsName,
@@ -273,13 +359,59 @@ func Mount(dir string, fsys *FS, source string) (*fuse.Server, error) {
 		Debug:         o.Debug,
 		Options:       append([]string(nil), o.Extra...),
 		DisableXAttrs: true,
-		// Mount with mount(2) when we are root; fusermount3 otherwise.
-		DirectMount: os.Geteuid() == 0,
+		// fcntl/flock locks go to the server (lock.go).
+		EnableLocks: true,
+		// Mount with mount(2) when we are root (strict: its error, e.g.
+		// EINVAL for an option the kernel does not know, is the one to
+		// report); fusermount3 otherwise.
+		DirectMountStrict: direct,
 	}
-	if o.ReadOnly {
-		mo.Options = append(mo.Options, "ro")
+	if o.DefaultPermissions {
+		mo.Options = append(mo.Options, "default_permissions")
+	}
+	kernelOpts := mo.Options
+	if direct {
+		// Flags go to mount(2) as flags (go-fuse still applies
+		// nosuid/nodev/noexec and their opposites from Options).
+		mo.DirectMountFlags = syscall.MS_NOSUID | syscall.MS_NODEV | o.MountFlags
+		if o.ReadOnly {
+			mo.DirectMountFlags |= syscall.MS_RDONLY
+		}
+	} else {
+		mo.Options = withFlagNames(kernelOpts, o)
 	}
 	at, et := o.AttrTimeout, o.EntryTimeout
-	root := NewRoot(fsys)
-	return fs.Mount(dir, root, &fs.Options{MountOptions: mo, AttrTimeout: &at, EntryTimeout: &et})
+	srv, err := mountFS(dir, fsys, &fs.Options{MountOptions: mo, AttrTimeout: &at, EntryTimeout: &et})
+	if err != nil && direct && errors.Is(err, syscall.EPERM) {
+		// Root without CAP_SYS_ADMIN (a container): fusermount3 may
+		// still be allowed to.
+		mo.DirectMountStrict, mo.DirectMountFlags = false, 0
+		mo.Options = withFlagNames(kernelOpts, o)
+		srv, err = mountFS(dir, fsys, &fs.Options{MountOptions: mo, AttrTimeout: &at, EntryTimeout: &et})
+	}
+	return srv, err
+}
+
+// withFlagNames is opts plus the mount flags by name, for fusermount3.
+func withFlagNames(opts []string, o *Options) []string {
+	r := append(append([]string(nil), opts...), o.flagOpts...)
+	if o.ReadOnly {
+		r = append(r, "ro")
+	}
+	return r
+}
+
+// mountFS is fs.Mount with the bridge wrapped by lockFlushFS, which needs
+// the lock owner of FUSE_FLUSH that the fs API does not pass on.
+func mountFS(dir string, fsys *FS, opts *fs.Options) (*fuse.Server, error) {
+	raw := &lockFlushFS{RawFileSystem: fs.NewNodeFS(NewRoot(fsys), opts), fsys: fsys}
+	srv, err := fuse.NewServer(raw, dir, &opts.MountOptions)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		return nil, err
+	}
+	return srv, nil
 }

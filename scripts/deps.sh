@@ -16,9 +16,13 @@ say() { echo "deps: $*" >&2; }
 
 # fuse3: fusermount3 for go-fuse (mount_remote); libnfs-utils: libnfs-smoke;
 # qemu-system-x86 + busybox-static: kernel-client VM; python3-ply: pynfs;
-# xz-utils/cpio/kmod-free tools used by build-vm; gcc: `go test -race` (cgo).
+# xz-utils/cpio/kmod-free tools used by build-vm; gcc: `go test -race` (cgo);
+# the mkfs/archive tools build the image-backend test images (issue 4) from a
+# reference tree: e2fsprogs, xorriso, genisoimage, squashfs-tools,
+# erofs-utils, dosfstools+mtools, zip/unzip, tar; attr: getfattr/setfattr.
 PKGS=(fuse3 libnfs-utils qemu-system-x86 busybox-static python3 python3-ply xz-utils
-	gcc libc6-dev git ca-certificates procps)
+	gcc libc6-dev git ca-certificates procps
+	e2fsprogs xorriso genisoimage squashfs-tools erofs-utils dosfstools mtools zip unzip tar attr)
 if [ "${1:-}" = --ganesha ]; then
 	PKGS=(nfs-ganesha nfs-ganesha-vfs)
 fi

@@ -9,12 +9,20 @@
 // background (-f: stay in the foreground; -d: foreground with a debug
 // log of every FUSE request). It unmounts on SIGINT/SIGTERM and exits when
 // unmounted with umount or fusermount3 -u. Options (-o, comma-separated):
-// ro, allow_other, fsname=, subtype=, attr_timeout=SEC, entry_timeout=SEC;
-// others go to the kernel as they are.
+// ro, allow_other, default_permissions, uid=N, gid=N (show every file as
+// owned by N), fsname=, subtype=, attr_timeout=SEC, entry_timeout=SEC,
+// connect_timeout=SEC, the mount(8) flags (noatime, sync, nosuid…); the
+// fstab-only options (defaults, _netdev, noauto, nofail, user, users,
+// x-*) are ignored; others go to the kernel as they are.
+//
+// Options may follow the operands, so mount.fuse3 (and the helper
+// scripts/mount.fuse.mount_remote) can run `mount_remote SRC MNT -o opts`
+// for `mount -t fuse.mount_remote SRC MNT` and fstab lines.
 package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -49,7 +57,7 @@ func main() {
 	log.SetPrefix("mount_remote: ")
 	var opts optList
 	fl := flag.NewFlagSet("mount_remote", flag.ContinueOnError)
-	fl.Var(&opts, "o", "mount options, comma-separated (ro, allow_other, fsname=, subtype=, attr_timeout=, entry_timeout=)")
+	fl.Var(&opts, "o", "mount options, comma-separated (ro, allow_other, default_permissions, uid=, gid=, fsname=, subtype=, attr_timeout=, entry_timeout=, connect_timeout=)")
 	fg := fl.Bool("f", false, "stay in the foreground")
 	debug := fl.Bool("d", false, "debug: log FUSE requests (implies -f)")
 	fl.StringVar(&tunnelCmd, "c", "", "run CMD and speak NFSv4 over its stdin/stdout (then MOUNTPOINT is the only operand)")
@@ -119,7 +127,11 @@ func parent() int {
 	cmd.Env = append(os.Environ(), daemonEnv+"=3")
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
 	if err := cmd.Start(); err != nil {
 		log.Print(err)
@@ -152,7 +164,8 @@ func child(t mount.Target, mnt string, o mount.Options, ready *os.File) int {
 func run(t mount.Target, mnt string, o mount.Options, ready *os.File) int {
 	report := func(err error) int {
 		if ready != nil {
-			fmt.Fprintf(ready, "error: %v\n", err)
+			// One line: the parent reads up to the first newline.
+			fmt.Fprintf(ready, "error: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
 			ready.Close()
 		}
 		log.Print(err)
@@ -161,12 +174,15 @@ func run(t mount.Target, mnt string, o mount.Options, ready *os.File) int {
 	if err := mount.CheckMountpoint(mnt); err != nil {
 		return report(err)
 	}
-	connect, source := mount.Connect, t.String()
+	connect, source, limit := mount.Connect, t.String(), 15*time.Second
 	if tunnelCmd != "" {
-		connect, source = connectCmd, tunnelCmd
+		// A tunnel (ssh) takes longer to set up than a TCP connection.
+		connect, source, limit = connectCmd, tunnelCmd, 30*time.Second
 		t.Addr = fmt.Sprintf("command %q", tunnelCmd)
 	}
-	c, root, err := connect(context.Background(), t, o.Machine)
+	ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(o.ConnectTimeout, limit))
+	c, root, err := connect(ctx, t, o.Machine)
+	cancel()
 	if err != nil {
 		return report(err)
 	}
@@ -202,9 +218,9 @@ func run(t mount.Target, mnt string, o mount.Options, ready *os.File) int {
 	}()
 	srv.Wait()
 	stopping.Store(true)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c.Shutdown(ctx)
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	c.Shutdown(sctx)
 	return 0
 }
 

@@ -114,3 +114,67 @@ func (f *File) Deallocate(off, length int64) error {
 func (f *File) SeekData(off int64, whence int) (int64, error) {
 	return unix.Seek(f.fd, off, whence)
 }
+
+var _ fsadapters.RangeLocker = (*File)(nil)
+
+// flockOf converts a range (length 0 = to the end) to struct flock; ok is
+// false when the range starts beyond what off_t can hold. A range whose end
+// does not fit runs to the end of the file.
+func flockOf(typ fsadapters.LockType, off, length uint64) (unix.Flock_t, bool) {
+	const maxOff = 1<<63 - 1
+	if off > maxOff {
+		return unix.Flock_t{}, false
+	}
+	fl := unix.Flock_t{Whence: 0, Start: int64(off)}
+	if length != 0 && length <= maxOff-off {
+		fl.Len = int64(length)
+	}
+	switch typ {
+	case fsadapters.ReadLock:
+		fl.Type = unix.F_RDLCK
+	case fsadapters.WriteLock:
+		fl.Type = unix.F_WRLCK
+	default:
+		fl.Type = unix.F_UNLCK
+	}
+	return fl, true
+}
+
+// SetLockRange implements fsadapters.RangeLocker with an open file
+// description lock (F_OFD_SETLK): owned by this File's descriptor, seen by
+// every process on the host, released when the File is closed.
+func (f *File) SetLockRange(typ fsadapters.LockType, off, length uint64) error {
+	fl, ok := flockOf(typ, off, length)
+	if !ok {
+		return nil
+	}
+	for {
+		err := unix.FcntlFlock(uintptr(f.fd), unix.F_OFD_SETLK, &fl)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.EACCES) {
+			err = unix.EAGAIN
+		}
+		return err
+	}
+}
+
+// TestLockRange implements fsadapters.RangeLocker (F_OFD_GETLK).
+func (f *File) TestLockRange(typ fsadapters.LockType, off, length uint64) (*fsadapters.LockConflict, error) {
+	fl, ok := flockOf(typ, off, length)
+	if !ok || typ == fsadapters.Unlock {
+		return nil, nil
+	}
+	if err := unix.FcntlFlock(uintptr(f.fd), unix.F_OFD_GETLK, &fl); err != nil {
+		return nil, err
+	}
+	if fl.Type == unix.F_UNLCK {
+		return nil, nil
+	}
+	c := &fsadapters.LockConflict{Type: fsadapters.ReadLock, Offset: uint64(fl.Start), Length: uint64(fl.Len), PID: fl.Pid}
+	if fl.Type == unix.F_WRLCK {
+		c.Type = fsadapters.WriteLock
+	}
+	return c, nil
+}

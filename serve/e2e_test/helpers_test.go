@@ -74,7 +74,14 @@ func (e *buildError) Error() string { return "go build fs_serv: " + e.err.Error(
 // and returns its address.
 func startServer(t testing.TB, fs fsadapters.FS) string {
 	t.Helper()
-	nfs := nfs4srv.New(nfs4srv.Config{FS: fs, Log: slog.New(slog.DiscardHandler)})
+	return startServerConfig(t, nfs4srv.Config{FS: fs})
+}
+
+// startServerConfig is startServer with a whole Config (lease time, …).
+func startServerConfig(t testing.TB, cfg nfs4srv.Config) string {
+	t.Helper()
+	cfg.Log = slog.New(slog.DiscardHandler)
+	nfs := nfs4srv.New(cfg)
 	srv := &rpcsrv.Server{Handler: nfs, Logf: func(string, ...any) {}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

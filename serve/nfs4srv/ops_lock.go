@@ -126,8 +126,11 @@ func opLockT(c *compound, a nfs4.Args) nfs4.Res {
 		res.Status = st
 		return res
 	}
-	err := c.s.state.LockT(c.fhKey(), c.clientOf(args.Owner.ClientID), args.Owner.Owner,
-		args.LockType, args.Offset, args.Length)
+	clientID := c.clientOf(args.Owner.ClientID)
+	err := c.s.state.LockT(c.fhKey(), clientID, args.Owner.Owner, args.LockType, args.Offset, args.Length)
+	if err == nil {
+		err = c.s.locks.test(c, clientID, args.Owner.Owner, args.LockType, args.Offset, args.Length)
+	}
 	if err != nil {
 		res.Status = deniedOf(err, &res.Denied)
 	}

@@ -1,6 +1,7 @@
 package nfs4srv
 
 import (
+	"bytes"
 	"github.com/fsbridge/fsbridge/fsadapters"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
 	"github.com/fsbridge/fsbridge/serve/state"
@@ -369,7 +370,9 @@ func (c *compound) attachOpenFile(r state.OpenResult, wire []byte, t *openTarget
 		}
 		return statusOf(err)
 	}
-	of := &openFile{f: f, flags: need, ex: c.cur.ex, fh: t.fh, key: string(wire)}
+	// t.fh may alias the request buffer (PUTFH is decoded zero-copy) and
+	// the openFile outlives the request: copy it.
+	of := &openFile{f: f, flags: need, ex: c.cur.ex, fh: bytes.Clone(t.fh), key: string(wire)}
 	old, err := c.s.state.SetOpenHandle(r.StateID, of)
 	if err != nil {
 		f.Close()

@@ -54,6 +54,7 @@ type Server struct {
 	syncs     syncGroups
 
 	state *state.Manager
+	locks *lockMirror   // byte-range locks mirrored to the backend (OFD)
 	stop  chan struct{} // closed by Close: stops the lease reaper
 }
 
@@ -73,7 +74,8 @@ func New(cfg Config) *Server {
 	binary.BigEndian.PutUint64(s.writeVerf[:], uint64(time.Now().UnixNano()))
 	rand.Read(s.writeVerf[4:])
 	s.stop = make(chan struct{})
-	s.state = state.NewManager(state.Config{LeaseTime: cfg.LeaseTime, OnRelease: s.onRelease})
+	s.locks = newLockMirror(s)
+	s.state = state.NewManager(state.Config{LeaseTime: cfg.LeaseTime, OnRelease: s.onRelease, Locks: s.locks})
 	go s.reap()
 	ex := &export{fs: cfg.FS, caps: cfg.FS.Caps()}
 	ex.root = wireFH(0, cfg.FS.Root())

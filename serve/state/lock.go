@@ -14,13 +14,22 @@ type LockRange struct {
 	Type           uint32
 }
 
-// LockHook mirrors lock state to a backend (e.g. OFD locks). SetLocks
-// reports the complete set of ranges an owner now holds on a file through
-// the given open handle (empty: none). It is called with the Manager's lock
-// held, so it must not block; an error fails LOCK/LOCKU and is returned as
-// is (the in-memory state is rolled back).
+// LockHook mirrors lock changes to a backend (OFD locks on the dir
+// backend, so processes on the server host and NFS clients see each other's
+// locks). Both methods are called with the Manager's lock held, so they must
+// not block (non-blocking F_OFD_SETLK qualifies).
+//
+// SetLock applies one change to the owner's ranges on a file, exactly as
+// POSIX fcntl(F_SETLK) would (split/merge/upgrade/downgrade): [start, end]
+// inclusive becomes typ (nfs4.ReadLT, nfs4.WriteLT, or 0 to unlock). It must
+// be atomic: on error nothing changed. An error fails LOCK/LOCKU and is
+// returned as is (a *LockDenied for a conflict with a local process).
+//
+// Drop says the owner's lock state on the file is gone (unlocked, released
+// or expired): everything it held there is released.
 type LockHook interface {
-	SetLocks(fhKey string, open any, owner *Owner, ranges []LockRange) error
+	SetLock(fhKey string, open any, owner *Owner, start, end uint64, typ uint32) error
+	Drop(fhKey string, owner *Owner)
 }
 
 // LockDenied is the NFS4ERR_DENIED result of LOCK/LOCKT (LOCK4denied,
@@ -150,11 +159,11 @@ func exportRanges(rs []lockRange) []LockRange {
 	return out
 }
 
-func (m *Manager) hook(ls *lockState) error {
+func (m *Manager) hook(ls *lockState, start, end uint64, typ uint32) error {
 	if m.cfg.Locks == nil {
 		return nil
 	}
-	return m.cfg.Locks.SetLocks(ls.file.key, ls.open.handle, ls.owner, exportRanges(ls.ranges))
+	return m.cfg.Locks.SetLock(ls.file.key, ls.open.handle, ls.owner, start, end, typ)
 }
 
 // dropLockState forgets a lock state, releasing its ranges in the backend.
@@ -165,9 +174,9 @@ func (m *Manager) dropLockState(ls *lockState) {
 		delete(ls.owner.locks, ls.file.key)
 	}
 	delete(ls.open.locks, ls)
-	if len(ls.ranges) > 0 {
-		ls.ranges = nil
-		_ = m.hook(ls) // best effort: the state is gone either way
+	ls.ranges = nil
+	if m.cfg.Locks != nil {
+		m.cfg.Locks.Drop(ls.file.key, ls.owner)
 	}
 	m.gcFile(ls.file)
 }
@@ -247,12 +256,10 @@ func (m *Manager) Lock(a LockArgs) (nfs4.StateID, error) {
 	if d := conflict(ls.file, ls.owner.key, start, end, typ); d != nil {
 		return fail(d)
 	}
-	old := ls.ranges
-	ls.ranges = setRange(ls.ranges, start, end, typ)
-	if err := m.hook(ls); err != nil {
-		ls.ranges = old
+	if err := m.hook(ls, start, end, typ); err != nil {
 		return fail(err)
 	}
+	ls.ranges = setRange(ls.ranges, start, end, typ)
 	if !created {
 		ls.rec.bump()
 	}
@@ -307,12 +314,10 @@ func (m *Manager) LockU(sid nfs4.StateID, fhKey string, typ uint32, off, length 
 		return nfs4.StateID{}, nfs4.ErrBadStateID
 	}
 	ls := r.lock
-	old := ls.ranges
-	ls.ranges = setRange(ls.ranges, start, end, 0)
-	if err := m.hook(ls); err != nil {
-		ls.ranges = old
+	if err := m.hook(ls, start, end, 0); err != nil {
 		return nfs4.StateID{}, err
 	}
+	ls.ranges = setRange(ls.ranges, start, end, 0)
 	r.bump()
 	return r.stateID(), nil
 }

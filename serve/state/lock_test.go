@@ -55,11 +55,27 @@ func TestRangeOf(t *testing.T) {
 	}
 }
 
-type recHook struct{ calls map[string][]LockRange }
+// recHook plays a backend: it applies each change as fcntl would and keeps
+// the resulting ranges per file/owner in calls.
+type recHook struct {
+	calls map[string][]LockRange
+	held  map[string][]lockRange
+}
 
-func (h *recHook) SetLocks(fh string, open any, o *Owner, rs []LockRange) error {
-	h.calls[fh+"/"+string(o.Name())] = rs
+func (h *recHook) SetLock(fh string, open any, o *Owner, start, end uint64, typ uint32) error {
+	k := fh + "/" + string(o.Name())
+	if h.held == nil {
+		h.held = map[string][]lockRange{}
+	}
+	h.held[k] = setRange(h.held[k], start, end, typ)
+	h.calls[k] = exportRanges(h.held[k])
 	return nil
+}
+
+func (h *recHook) Drop(fh string, o *Owner) {
+	k := fh + "/" + string(o.Name())
+	delete(h.held, k)
+	h.calls[k] = []LockRange{}
 }
 
 func TestLocks(t *testing.T) {
