@@ -12,18 +12,35 @@ import (
 	"github.com/fsbridge/fsbridge/proto/nfs4"
 )
 
-// fileHandle is one FUSE open: the NFSv4 open stateid, and whether
-// UNSTABLE writes await a COMMIT (RFC 7530 §16.3, §16.36).
+// fileHandle is one FUSE open: the NFSv4 open stateid, and the UNSTABLE
+// writes that await a COMMIT (RFC 7530 §16.3, §16.36).
+//
+// Unstable data is only safe once COMMITted with the verifier the WRITEs
+// returned. If the verifier changes (the server restarted and may have lost
+// them, RFC 8881 §18.32.3), the writes are sent again, FILE_SYNC, from the
+// copies kept in pending. pending is bounded by maxPending: beyond it the
+// data is COMMITted early and the copies dropped.
 type fileHandle struct {
 	n      *Node
 	of     *nfs4client.OpenFile
 	stable uint32 // stable_how for WRITE
 
-	mu     sync.Mutex
-	dirty  bool          // unstable data written since the last COMMIT
-	verf   nfs4.Verifier // write verifier of that data
-	closed bool
+	mu           sync.Mutex
+	dirty        bool          // unstable data written since the last COMMIT
+	verf         nfs4.Verifier // write verifier of that data
+	pending      []pendingWrite
+	pendingBytes int
+	closed       bool
 }
+
+// pendingWrite is a copy of one UNSTABLE write not yet COMMITted.
+type pendingWrite struct {
+	off  uint64
+	data []byte
+}
+
+// maxPending bounds the copies of uncommitted data kept per open file.
+const maxPending = 64 << 20
 
 func shareAccess(flags uint32) uint32 {
 	switch flags & syscall.O_ACCMODE {
@@ -130,7 +147,7 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	n := 0
 	for n < len(dest) {
 		want := min(len(dest)-n, rs)
-		data, eof, err := c.Read(cctx, h.of.FH, h.of.StateID, uint64(off)+uint64(n), uint32(want))
+		data, eof, err := c.Read(cctx, h.of.FH, h.of.SID(), uint64(off)+uint64(n), uint32(want))
 		if err != nil {
 			if n > 0 {
 				break
@@ -146,30 +163,55 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 }
 
 func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	committed, verf, err := h.n.fsys.C.WriteAll(h.n.call(ctx), h.of.FH, h.of.StateID, uint64(off), data, h.stable)
+	cctx := h.n.call(ctx)
+	committed, verf, err := h.n.fsys.C.WriteAll(cctx, h.of.FH, h.of.SID(), uint64(off), data, h.stable)
 	if err != nil {
 		return 0, ToErrno(err)
 	}
 	h.n.forgetCache()
-	if committed != nfs4.FileSync4 {
-		h.mu.Lock()
-		if h.dirty && h.verf != verf {
-			// The server restarted between our unstable writes: what
-			// it had from before may be lost (RFC 7530 §16.36.5).
-			h.mu.Unlock()
-			return 0, syscall.EIO
+	if committed == nfs4.FileSync4 {
+		return uint32(len(data)), 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.dirty && h.verf != verf {
+		// The server restarted between our unstable writes: what it had
+		// from before may be lost. Send it again (this write included).
+		if errno := h.resendLocked(cctx); errno != 0 {
+			return 0, errno
 		}
-		h.dirty, h.verf = true, verf
-		h.mu.Unlock()
+	}
+	h.dirty, h.verf = true, verf
+	h.pending = append(h.pending, pendingWrite{uint64(off), append([]byte(nil), data...)})
+	h.pendingBytes += len(data)
+	if h.pendingBytes > maxPending {
+		if errno := h.commitLocked(cctx); errno != 0 {
+			return 0, errno
+		}
 	}
 	return uint32(len(data)), 0
 }
 
-// commit makes unstable writes durable; a changed verifier means the
-// server lost them (we do not keep copies to resend yet): EIO.
+// resendLocked rewrites every pending write FILE_SYNC (h.mu held).
+func (h *fileHandle) resendLocked(ctx context.Context) syscall.Errno {
+	for _, w := range h.pending {
+		if _, _, err := h.n.fsys.C.WriteAll(ctx, h.of.FH, h.of.SID(), w.off, w.data, nfs4.FileSync4); err != nil {
+			return ToErrno(err)
+		}
+	}
+	h.pending, h.pendingBytes, h.dirty = nil, 0, false
+	return 0
+}
+
+// commit makes unstable writes durable; a verifier that changed since they
+// were written means the server may have lost them: they are sent again.
 func (h *fileHandle) commit(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.commitLocked(ctx)
+}
+
+func (h *fileHandle) commitLocked(ctx context.Context) syscall.Errno {
 	if !h.dirty {
 		return 0
 	}
@@ -177,10 +219,10 @@ func (h *fileHandle) commit(ctx context.Context) syscall.Errno {
 	if err != nil {
 		return ToErrno(err)
 	}
-	h.dirty = false
 	if v != h.verf {
-		return syscall.EIO
+		return h.resendLocked(ctx)
 	}
+	h.pending, h.pendingBytes, h.dirty = nil, 0, false
 	return 0
 }
 

@@ -49,9 +49,10 @@ const (
 
 // lockState is one lock-owner's state on one file.
 type lockState struct {
-	mu  sync.Mutex // serialises this owner's LOCK/LOCKU
-	h   *fileHandle
-	sid nfs4.StateID // lock stateid; zero until the first granted LOCK
+	mu    sync.Mutex // serialises this owner's LOCK/LOCKU
+	h     *fileHandle
+	sid   nfs4.StateID // lock stateid; zero until the first granted LOCK
+	epoch uint64       // client Epoch the stateid belongs to
 }
 
 // nodeLocks is the per-file table of lock owners.
@@ -172,6 +173,12 @@ func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 	ls := h.n.locks.get(name, h)
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	epoch := c.Epoch()
+	if ls.sid != (nfs4.StateID{}) && ls.epoch != epoch {
+		// The server restarted: the locks are gone with the old state
+		// (they are not reclaimed); start again as a new lock owner.
+		ls.sid, ls.h = nfs4.StateID{}, h
+	}
 	if lk.Typ == syscall.F_UNLCK {
 		if ls.sid == (nfs4.StateID{}) {
 			return 0
@@ -189,7 +196,7 @@ func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 		// First lock of this owner on the file: open_to_lock_owner4 under
 		// the open it arrived through.
 		ls.h = h
-		sid, err = c.Lock(cctx, h.of.FH, h.of.StateID, nfs4.StateID{}, []byte(name), nfsLockType(lk.Typ, wait), off, length)
+		sid, err = c.Lock(cctx, h.of.FH, h.of.SID(), nfs4.StateID{}, []byte(name), nfsLockType(lk.Typ, wait), off, length)
 	} else {
 		sid, err = c.Lock(cctx, ls.h.of.FH, nfs4.StateID{}, current(ls.sid), nil, nfsLockType(lk.Typ, wait), off, length)
 	}
@@ -198,7 +205,7 @@ func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 		}
 		return ToErrno(err)
 	}
-	ls.sid = sid
+	ls.sid, ls.epoch = sid, epoch
 	if flags&fuse.FUSE_LK_FLOCK == 0 {
 		h.n.fsys.posix.add(owner, h.n)
 	}

@@ -210,7 +210,7 @@ func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		set.Present.Set(nfs4.AttrSize)
 		set.Size = sz
 		if fh, ok := f.(*fileHandle); ok {
-			sid = fh.of.StateID
+			sid = fh.of.SID()
 		}
 	}
 	if in.Valid&fuse.FATTR_ATIME_NOW != 0 {

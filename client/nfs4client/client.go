@@ -1,8 +1,9 @@
-// Package nfs4client is the minimal NFSv4 protocol client: enough of
-// NFSv4.0 (RFC 7530) and NFSv4.1/4.2 (RFC 8881, RFC 7862) to drive a server
-// from tests and small tools. It is deliberately simple — one open-owner,
-// no delegations, no back channel, no state recovery — and is not the
-// full client (that is a later piece of work).
+// Package nfs4client is the NFSv4 protocol client behind mount_remote,
+// fsctl and the tests: NFSv4.0 (RFC 7530) and NFSv4.1/4.2 (RFC 8881,
+// RFC 7862) COMPOUNDs, 4.1 sessions with a slot table, lease renewal,
+// byte-range locks, and reconnection with state recovery after a lost
+// connection or a server restart (recover.go). Not yet: delegations and
+// the callbacks that recall them.
 //
 // Use:
 //
@@ -71,15 +72,28 @@ type Client struct {
 	owner    []byte        // open-owner name
 	ownerSeq uint32        // 4.0 open-owner seqid
 	opens    atomic.Uint64 // 4.1: numbers the per-OPEN open-owners
+
+	// Reconnection and state recovery (recover.go).
+	rpcMu     sync.RWMutex // guards RPC replacement
+	redial    func(ctx context.Context) (*rpcclient.Client, error)
+	reconnMu  sync.Mutex // one reconnection at a time
+	verf      nfs4.Verifier
+	epoch     atomic.Uint64 // bumped by every state recovery (server restart)
+	filesMu   sync.Mutex
+	files     map[*OpenFile]struct{} // open files, reopened after a server restart
+	Recovered func(epoch uint64)     // optional: called after a state recovery
 }
 
-// Dial connects to an NFSv4 server at addr (host:port, TCP).
+// Dial connects to an NFSv4 server at addr (host:port, TCP). A lost
+// connection is re-dialled on the next call (see recover.go).
 func Dial(ctx context.Context, addr string) (*Client, error) {
 	rc, err := rpcclient.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return newClient(rc), nil
+	c := newClient(rc)
+	c.redial = func(ctx context.Context) (*rpcclient.Client, error) { return rpcclient.Dial(ctx, "tcp", addr) }
+	return c, nil
 }
 
 // New returns a Client speaking over rwc.
@@ -100,7 +114,7 @@ func newClient(rc *rpcclient.Client) *Client {
 // server state; see Shutdown).
 func (c *Client) Close() error {
 	c.stopOnce.Do(func() { close(c.stop) })
-	return c.RPC.Close()
+	return c.conn().Close()
 }
 
 // StatusError is a COMPOUND that failed at Op with Status.
@@ -123,7 +137,7 @@ func (c *Client) Send(ctx context.Context, args *nfs4.CompoundArgs) (*nfs4.Compo
 func (c *Client) sendCred(ctx context.Context, cred rpc.Auth, args *nfs4.CompoundArgs) (*nfs4.CompoundRes, error) {
 	var e xdr.Encoder
 	args.Encode(&e)
-	body, err := c.RPC.Call(ctx, nfs4.Program, nfs4.Version, nfs4.ProcCompound, cred, net.Buffers{e.Buf})
+	body, err := c.call(ctx, nfs4.ProcCompound, cred, net.Buffers{e.Buf})
 	if err != nil {
 		return nil, err
 	}
@@ -455,10 +469,13 @@ const Slots = 16
 // creates a session (CREATE_SESSION, §18.36) and sends RECLAIM_COMPLETE
 // (§18.51) so non-reclaim OPENs are allowed. minor is 1 or 2.
 func (c *Client) SetupSession(ctx context.Context, minor uint32) error {
-	var v nfs4.Verifier
-	rand.Read(v[:])
+	if c.verf == (nfs4.Verifier{}) {
+		// One verifier per client incarnation: the same after a
+		// reconnection, so the server keeps our state (RFC 8881 §2.4).
+		rand.Read(c.verf[:])
+	}
 	res, err := c.Compound(ctx, minor, []nfs4.ArgOp{{Op: nfs4.OpExchangeID, Args: &nfs4.ExchangeIDArgs{
-		ClientOwner:  nfs4.ClientOwner{Verifier: v, OwnerID: append([]byte("nfs4client-"), c.owner...)},
+		ClientOwner:  nfs4.ClientOwner{Verifier: c.verf, OwnerID: append([]byte("nfs4client-"), c.owner...)},
 		StateProtect: nfs4.StateProtectA{How: nfs4.SP4None},
 	}}})
 	if err := resErr(res, err); err != nil {
@@ -519,6 +536,11 @@ func (c *Client) recreateSession(ctx context.Context) error {
 	res, err := c.Send(rctx, &nfs4.CompoundArgs{MinorVersion: c.Minor,
 		Ops: []nfs4.ArgOp{createSessionOp(c.ClientID, c.csSeq)}})
 	if err := resErr(res, err); err != nil {
+		if errors.Is(err, nfs4.ErrStaleClientID) || errors.Is(err, nfs4.ErrExpired) {
+			// The server restarted (or expired us): a new client ID,
+			// then our opens back (recover.go).
+			return c.recoverClient(ctx)
+		}
 		return fmt.Errorf("nfs4client: re-creating session: %w", err)
 	}
 	s := sessionFrom(res.Results[0].Res.(*nfs4.CreateSessionRes))
@@ -540,8 +562,7 @@ func (c *Client) StartRenewal(lease time.Duration) {
 			select {
 			case <-c.stop:
 				return
-			case <-c.RPC.Done():
-				return
+
 			case <-t.C:
 			}
 			if time.Since(time.Unix(0, c.lastSend.Load())) < every {
@@ -676,10 +697,28 @@ func (c *Client) GetAttr(ctx context.Context, fh []byte, want nfs4.Bitmap) (*nfs
 
 // OpenFile is an open file: its handle and open stateid.
 type OpenFile struct {
-	FH      []byte
+	FH []byte
+	// StateID is the open stateid. A client that may recover its state
+	// concurrently (a server restart) replaces it: read it with SID then.
 	StateID nfs4.StateID
 	Res     *nfs4.OpenRes // the OPEN result (change info, flags, attrset)
 	Attrs   *nfs4.Attrs   // the file's attributes after the open (FileAttrs)
+
+	mu     sync.Mutex
+	access uint32 // share access, for reopening after a server restart
+}
+
+// SID returns the current open stateid.
+func (f *OpenFile) SID() nfs4.StateID {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.StateID
+}
+
+func (f *OpenFile) setSID(sid nfs4.StateID) {
+	f.mu.Lock()
+	f.StateID = sid
+	f.mu.Unlock()
 }
 
 // CreateHow selects the OPEN create mode (createhow4): Mode is
@@ -756,7 +795,8 @@ func (c *Client) openClaim(ctx context.Context, fh []byte, claim nfs4.OpenClaim,
 		return nil, err
 	}
 	or := result[*nfs4.OpenRes](res, 1)
-	f := &OpenFile{FH: result[*nfs4.GetFHRes](res, 2).Object, StateID: or.StateID, Res: or}
+	f := &OpenFile{FH: result[*nfs4.GetFHRes](res, 2).Object, StateID: or.StateID, Res: or,
+		access: access &^ nfs4.ShareAccessWantDelegMask}
 	ga := result[*nfs4.GetattrRes](res, 3)
 	if f.Attrs, err = nfs4.DecodeAttrs(&ga.ObjAttributes); err != nil {
 		return nil, err
@@ -771,6 +811,7 @@ func (c *Client) openClaim(ctx context.Context, fh []byte, claim nfs4.OpenClaim,
 		}
 		f.StateID = result[*nfs4.OpenConfirmRes](res, 1).StateID
 	}
+	c.track(f)
 	return f, nil
 }
 
@@ -795,9 +836,15 @@ func (c *Client) CloseFile(ctx context.Context, f *OpenFile) error {
 		c.ownerMu.Lock()
 		defer c.ownerMu.Unlock()
 	}
+	c.untrack(f)
 	res, err := c.Do(ctx, PutFH(f.FH), nfs4.ArgOp{Op: nfs4.OpClose,
-		Args: &nfs4.CloseArgs{SeqID: c.ownerSeq, OpenStateID: f.StateID}})
+		Args: &nfs4.CloseArgs{SeqID: c.ownerSeq, OpenStateID: f.SID()}})
 	c.bumpSeq(res)
+	if errors.Is(err, nfs4.ErrStaleStateID) || errors.Is(err, nfs4.ErrBadStateID) {
+		// The server restarted and the open could not be recovered:
+		// there is nothing left to close.
+		return nil
+	}
 	return err
 }
 

@@ -3,6 +3,7 @@ package nfs4client
 import (
 	"context"
 	"errors"
+	"github.com/fsbridge/fsbridge/client/rpcclient"
 	"net"
 	"os"
 	"os/exec"
@@ -128,5 +129,14 @@ func DialCommand(ctx context.Context, command string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(cc), nil
+	c := New(cc)
+	// A tunnel that died (ssh dropped) is started again on the next call.
+	c.redial = func(ctx context.Context) (*rpcclient.Client, error) {
+		cc, err := StartCommand(ctx, command)
+		if err != nil {
+			return nil, err
+		}
+		return rpcclient.NewClient(cc), nil
+	}
+	return c, nil
 }

@@ -89,6 +89,15 @@ func NewClient(rwc io.ReadWriteCloser) *Client {
 // it such calls are answered PROG_UNAVAIL.
 func (c *Client) HandleCallbacks(fn CallbackFunc) { c.cb.Store(&fn) }
 
+// Callbacks returns the handler set by HandleCallbacks, or nil (a
+// reconnecting caller carries it over to the new connection).
+func (c *Client) Callbacks() CallbackFunc {
+	if p := c.cb.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // Close closes the connection; waiting calls fail with ErrClosed.
 func (c *Client) Close() error {
 	err := c.fail(ErrClosed)

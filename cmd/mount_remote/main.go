@@ -33,7 +33,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -209,15 +208,12 @@ func run(t mount.Target, mnt string, o mount.Options, ready *os.File) int {
 			syscall.Unmount(mnt, syscall.MNT_DETACH)
 		}
 	}()
-	var stopping atomic.Bool
-	go func() {
-		<-c.RPC.Done()
-		if !stopping.Load() {
-			log.Printf("connection to %s lost: %v; requests now fail with ENOTCONN", t.Addr, c.RPC.Err())
-		}
-	}()
+	// A lost connection is re-dialled by the client on the next request
+	// and a restarted server's state recovered (nfs4client/recover.go).
+	c.Recovered = func(epoch uint64) {
+		log.Printf("%s restarted: session and open files recovered (epoch %d)", t.Addr, epoch)
+	}
 	srv.Wait()
-	stopping.Store(true)
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	c.Shutdown(sctx)

@@ -80,7 +80,7 @@ func TestSeedRenameWhileOpen(t *testing.T) {
 func TestSeedHandleSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	p1 := startBinary(t, dir)
-	c := dial(t, p1.addr, 1)
+	c := dial(t, p1.Addr, 1)
 	ctx := ctxT(t)
 	rootFH, err := c.RootFH(ctx)
 	if err != nil {
@@ -103,10 +103,10 @@ func TestSeedHandleSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	p1.kill()
+	p1.Kill()
 
 	p2 := startBinary(t, dir)
-	c2 := dial(t, p2.addr, 1)
+	c2 := dial(t, p2.Addr, 1)
 	after, err := c2.GetAttr(ctx, f.FH, nil)
 	if err != nil {
 		t.Fatalf("GETATTR with a pre-restart handle: %v", err)
@@ -141,7 +141,7 @@ func TestSeedFileSyncBeforeReply(t *testing.T) {
 	data := randBytes(1 << 20)
 	for i, chunk := range []int{1 << 20, 4096} {
 		p := startBinary(t, dir)
-		c := dial(t, p.addr, 1)
+		c := dial(t, p.Addr, 1)
 		ctx := ctxT(t)
 		rootFH, err := c.RootFH(ctx)
 		if err != nil {
@@ -154,7 +154,7 @@ func TestSeedFileSyncBeforeReply(t *testing.T) {
 		}
 		part := data[:chunk]
 		w, err := c.Write(ctx, f.FH, f.StateID, 0, part, nfs4.FileSync4)
-		p.kill() // at once, before anything else can flush
+		p.Kill() // at once, before anything else can flush
 		if err != nil || w.Count != uint32(chunk) || w.Committed != nfs4.FileSync4 {
 			t.Fatalf("FILE_SYNC WRITE: %+v %v", w, err)
 		}
