@@ -238,7 +238,7 @@ func Connect(ctx context.Context, t Target, machine string) (*nfs4client.Client,
 			return fail(fmt.Errorf("%s is not an NFSv4 server: no ONC RPC reply (%s)", t.Addr, oneLine(err)))
 		}
 	}
-	if err := c.SetupSession(ctx, 1); err != nil {
+	if err := SetupSession(ctx, c); err != nil {
 		return fail(fmt.Errorf("%s: NFSv4.1 session setup failed: %w", t.Addr, err))
 	}
 	root, err := c.LookupPath(ctx, t.Path)
@@ -358,7 +358,7 @@ func Mount(dir string, fsys *FS, source string) (*fuse.Server, error) {
 		MaxReadAhead:  fuse.MAX_KERNEL_WRITE,
 		Debug:         o.Debug,
 		Options:       append([]string(nil), o.Extra...),
-		DisableXAttrs: true,
+		DisableXAttrs: false, // user.* xattrs go to the server (xattr.go)
 		// fcntl/flock locks go to the server (lock.go).
 		EnableLocks: true,
 		// Mount with mount(2) when we are root (strict: its error, e.g.

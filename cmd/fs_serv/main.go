@@ -1,7 +1,13 @@
-// Command fs_serv exports a local directory (or a RAM filesystem) over
-// NFSv4.0/4.1/4.2.
+// Command fs_serv exports a local directory, a disk or archive image (read
+// only), or a RAM filesystem over NFSv4.0/4.1/4.2.
 //
-//	fs_serv [-p PORT] [--listen ADDR] [--stdio] [--mem | DIR]
+//	fs_serv [-p PORT] [--listen ADDR] [--stdio] [--mem | DIR | IMAGE]
+//	fs_serv [--type NAME] [--partition N] IMAGE
+//	fs_serv --list-partitions IMAGE
+//
+// IMAGE is a regular file or a block device holding one of the formats of
+// fsadapters/image (ISO 9660, ext2/3/4, squashfs, EROFS, FAT, tar, zip),
+// detected by content, or an MBR/GPT disk image of them.
 package main
 
 import (
@@ -14,11 +20,14 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/fsbridge/fsbridge/fsadapters"
 	"github.com/fsbridge/fsbridge/fsadapters/dir"
+	"github.com/fsbridge/fsbridge/fsadapters/image"
+	_ "github.com/fsbridge/fsbridge/fsadapters/image/all" // every image format
 	"github.com/fsbridge/fsbridge/fsadapters/mem"
 	"github.com/fsbridge/fsbridge/serve/nfs4srv"
 	"github.com/fsbridge/fsbridge/serve/rpcsrv"
@@ -39,8 +48,12 @@ func run() error {
 	stdio := fl.Bool("stdio", false, "serve one client on standard input/output (for ssh tunnels)")
 	lease := fl.Duration("lease", nfs4srv.DefaultLeaseTime, "NFSv4 lease time")
 	debug := fl.Bool("d", false, "debug logging")
+	imgType := fl.String("type", "", "image format `NAME` of IMAGE (default: detected; one of "+formatNames()+")")
+	partition := fl.Int("partition", 0, "serve partition `N` (1-based, as Linux numbers them) of a disk image")
+	listParts := fl.Bool("list-partitions", false, "print the partition table of IMAGE and exit")
 	fl.Usage = func() {
-		fmt.Fprintf(fl.Output(), "usage: fs_serv [-p PORT] [--listen ADDR] [--stdio] [--mem | DIR]\n")
+		fmt.Fprintf(fl.Output(), "usage: fs_serv [-p PORT] [--listen ADDR] [--stdio] [--mem | DIR | [--type NAME] [--partition N] IMAGE]\n"+
+			"       fs_serv --list-partitions IMAGE\n")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(os.Args[1:]); err != nil {
@@ -56,19 +69,53 @@ func run() error {
 	// Logs go to stderr: with --stdio, stdout carries the protocol.
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	if *listParts {
+		if fl.NArg() != 1 || *useMem {
+			fl.Usage()
+			return errors.New("--list-partitions needs exactly one IMAGE")
+		}
+		out, err := image.DescribeFile(fl.Arg(0))
+		if err != nil {
+			return imageErr(err)
+		}
+		fmt.Print(out)
+		return nil
+	}
+
 	var fs fsadapters.FS
 	switch {
 	case *useMem && fl.NArg() == 0:
 		fs = mem.New()
 	case !*useMem && fl.NArg() == 1:
-		d, err := dir.New(fl.Arg(0), dir.Options{})
+		st, err := os.Stat(fl.Arg(0))
 		if err != nil {
 			return err
 		}
-		fs = d
+		if st.IsDir() {
+			if *imgType != "" || *partition != 0 {
+				return errors.New("--type and --partition apply to an IMAGE file, not a directory")
+			}
+			d, err := dir.New(fl.Arg(0), dir.Options{})
+			if err != nil {
+				return err
+			}
+			fs = d
+			break
+		}
+		if *partition < 0 {
+			return errors.New("--partition N: N counts from 1")
+		}
+		img, err := image.OpenFile(fl.Arg(0), image.OpenOptions{Type: *imgType, Partition: *partition, Log: log})
+		if err != nil {
+			return imageErr(err)
+		}
+		defer img.Close()
+		info := img.Info()
+		log.Info("image", "path", img.Name(), "format", info.Format, "label", info.Label, "bytes", info.TotalBytes)
+		fs = img
 	default:
 		fl.Usage()
-		return errors.New("give exactly one of --mem or DIR")
+		return errors.New("give exactly one of --mem, DIR or IMAGE")
 	}
 
 	nfs := nfs4srv.New(nfs4srv.Config{FS: fs, LeaseTime: *lease, Log: log})
@@ -106,6 +153,18 @@ func run() error {
 		defer cancel()
 		return srv.Shutdown(ctx)
 	}
+}
+
+// imageErr prefixes image errors with "IMG:" so that they are told apart
+// from server errors.
+func imageErr(err error) error { return fmt.Errorf("IMG: %w", err) }
+
+func formatNames() string {
+	var names []string
+	for _, f := range image.Formats() {
+		names = append(names, f.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func exportName(fl *flag.FlagSet, useMem bool) string {

@@ -240,7 +240,7 @@ func connectCmd(ctx context.Context, t mount.Target, machine string) (*nfs4clien
 		c.Close()
 		return nil, nil, err
 	}
-	if err := c.SetupSession(ctx, 1); err != nil {
+	if err := mount.SetupSession(ctx, c); err != nil {
 		return fail(fmt.Errorf("%s: no NFSv4.1 session (does it run fs_serv --stdio?): %w", t.Addr, err))
 	}
 	root, err := c.RootFH(ctx)

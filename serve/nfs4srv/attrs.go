@@ -39,6 +39,14 @@ var supportedAttrs41 = func() nfs4.Bitmap {
 	return b
 }()
 
+// supportedAttrs42 adds xattr_support (RFC 8276 §8.2), a minor-version-2
+// attribute: TRUE where the backend implements fsadapters.Xattrer.
+var supportedAttrs42 = func() nfs4.Bitmap {
+	b := append(nfs4.Bitmap(nil), supportedAttrs41...)
+	b.Set(nfs4.AttrXattrSupport)
+	return b
+}()
+
 // exclCreatAttrs may be sent with EXCLUSIVE4_1 creates (RFC 8881 §5.8.1.14):
 // every settable attribute except the times, which carry the verifier on
 // servers that store it there (we do not, but clients expect the rule).
@@ -53,6 +61,9 @@ var exclCreatAttrs = func() nfs4.Bitmap {
 // supported returns the supported_attrs bitmap for this compound's minor
 // version.
 func (c *compound) supported() nfs4.Bitmap {
+	if c.minor >= 2 {
+		return supportedAttrs42
+	}
 	if c.minor >= 1 {
 		return supportedAttrs41
 	}
@@ -111,6 +122,9 @@ func (c *compound) fillAttrs(a *nfs4.Attrs, ex int, fh []byte, at *fsadapters.At
 	}
 	if c.minor >= 1 {
 		a.SuppAttrExclCreat = exclCreatAttrs
+	}
+	if c.minor >= 2 {
+		_, a.XattrSupport = e.fs.(fsadapters.Xattrer)
 	}
 	if want.Has(nfs4.AttrFilesAvail) || want.Has(nfs4.AttrFilesFree) || want.Has(nfs4.AttrFilesTotal) ||
 		want.Has(nfs4.AttrSpaceAvail) || want.Has(nfs4.AttrSpaceFree) || want.Has(nfs4.AttrSpaceTotal) {

@@ -6,6 +6,8 @@ import (
 	"math"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fsbridge/fsbridge/fsadapters"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
 	"github.com/fsbridge/fsbridge/proto/xdr"
@@ -296,12 +298,29 @@ const (
 	accessAll40  = 0x3f  // ACCESS4_READ … ACCESS4_EXECUTE
 	accessAll42  = 0x1ff // + ACCESS4_XAREAD/XAWRITE/XALIST (RFC 8276 §8.4.1)
 	accessWrite  = nfs4.AccessModify | nfs4.AccessExtend | nfs4.AccessDelete
+	accessXattr  = nfs4.AccessXARead | nfs4.AccessXAWrite | nfs4.AccessXAList
 )
+
+// xattrAccess returns the ACCESS4_XA* bits cred has on an object with
+// attributes at. Reading and listing follow the same rule; an object that
+// cannot carry xattrs (ENODATA) reads and lists as empty, so those are
+// granted, but it cannot be written.
+func xattrAccess(at *fsadapters.Attr, cred *fsadapters.Cred) uint32 {
+	var acc uint32
+	if err := fsadapters.CheckXattrAccess(at, cred, false); err == nil || err == unix.ENODATA {
+		acc |= nfs4.AccessXARead | nfs4.AccessXAList
+	}
+	if fsadapters.CheckXattrAccess(at, cred, true) == nil {
+		acc |= nfs4.AccessXAWrite
+	}
+	return acc
+}
 
 // opAccess is RFC 7530 §16.1: supported holds the requested bits we can
 // judge for this object, access those the caller's credential is granted
 // by the mode bits. Unknown bits → NFS4ERR_INVAL (pynfs ACC tests). The
-// xattr bits of 4.2 are valid but never supported: we have no xattrs.
+// xattr bits of 4.2 (RFC 8276 §8.4, ACCESS) are supported on backends with
+// xattrs and granted by fsadapters.CheckXattrAccess.
 func opAccess(c *compound, a nfs4.Args) nfs4.Res {
 	args := a.(*nfs4.AccessArgs)
 	res := &nfs4.AccessRes{}
@@ -338,8 +357,12 @@ func opAccess(c *compound, a nfs4.Args) nfs4.Res {
 	if granted&fsadapters.MayExec != 0 {
 		acc |= nfs4.AccessLookup | nfs4.AccessExecute
 	}
+	if _, ok := c.fs().(fsadapters.Xattrer); ok && c.minor >= 2 {
+		res.Supported |= args.Access & accessXattr
+		acc |= xattrAccess(&at, &c.cred)
+	}
 	if c.s.exports[c.cur.ex].caps.ReadOnly {
-		acc &^= accessWrite
+		acc &^= accessWrite | nfs4.AccessXAWrite
 	}
 	res.Access = acc & res.Supported
 	return res

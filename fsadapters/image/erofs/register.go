@@ -1,0 +1,18 @@
+package erofs
+
+import (
+	"io"
+
+	"github.com/fsbridge/fsbridge/fsadapters/image"
+)
+
+func init() {
+	image.Register(image.Format{Name: formatName, Probe: Probe,
+		Open: func(r io.ReaderAt, size int64, opt image.Options) (image.Reader, error) {
+			rd, err := Open(r, size, opt)
+			if err != nil {
+				return nil, err
+			}
+			return rd, nil
+		}})
+}
