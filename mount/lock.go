@@ -2,6 +2,7 @@ package mount
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -75,13 +76,16 @@ func (nl *nodeLocks) get(owner string, h *fileHandle) *lockState {
 	return ls
 }
 
-// lockOwner is the NFS lock-owner for a kernel lock owner; flock and POSIX
-// owners are kept apart.
-func lockOwner(owner uint64, flags uint32) string {
+// lockOwner is the NFS lock-owner for a kernel lock owner on n; flock and
+// POSIX owners are kept apart. One NFS owner per file: locks of one
+// process on different files never interact, and some servers (nfs-ganesha)
+// refuse a second open_to_lock_owner4 for an owner that holds locks
+// elsewhere (NFS4ERR_RESOURCE).
+func lockOwner(owner uint64, flags uint32, n *Node) string {
 	if flags&fuse.FUSE_LK_FLOCK != 0 {
-		return fmt.Sprintf("flock-%x", owner)
+		return fmt.Sprintf("flock-%x-%x", owner, n.StableAttr().Ino)
 	}
-	return fmt.Sprintf("posix-%x", owner)
+	return fmt.Sprintf("posix-%x-%x", owner, n.StableAttr().Ino)
 }
 
 // nfsRange converts the kernel's inclusive [Start, End] (End = OFFSET_MAX
@@ -124,7 +128,7 @@ func (h *fileHandle) Getlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 	if lk.Typ == syscall.F_UNLCK {
 		return 0
 	}
-	err := h.n.fsys.C.LockT(h.n.call(ctx), h.of.FH, []byte(lockOwner(owner, flags)), nfsLockType(lk.Typ, false), off, length)
+	err := h.n.fsys.C.LockT(h.n.call(ctx), h.of.FH, []byte(lockOwner(owner, flags, h.n)), nfsLockType(lk.Typ, false), off, length)
 	if d, ok := err.(*nfs4client.Denied); ok {
 		out.Start, out.End, out.Typ = d.Offset, math.MaxInt64, syscall.F_WRLCK
 		if d.Length != math.MaxUint64 && d.Length-1 <= math.MaxInt64-d.Offset {
@@ -167,7 +171,7 @@ func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 	if errno != 0 {
 		return errno
 	}
-	name := lockOwner(owner, flags)
+	name := lockOwner(owner, flags, h.n)
 	c := h.n.fsys.C
 	cctx := h.n.call(ctx)
 	ls := h.n.locks.get(name, h)
@@ -190,6 +194,14 @@ func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 		ls.sid = sid
 		return 0
 	}
+	return h.setlkLocked(ctx, ls, name, owner, lk, flags, wait && !h.n.fsys.noWaitTypes.Load(), off, length, epoch)
+}
+
+// setlkLocked sends the LOCK for setlk (ls.mu held).
+func (h *fileHandle) setlkLocked(ctx context.Context, ls *lockState, name string, owner uint64, lk *fuse.FileLock,
+	flags uint32, wait bool, off, length uint64, epoch uint64) syscall.Errno {
+	c := h.n.fsys.C
+	cctx := h.n.call(ctx)
 	var sid nfs4.StateID
 	var err error
 	if ls.sid == (nfs4.StateID{}) {
@@ -200,9 +212,14 @@ func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 	} else {
 		sid, err = c.Lock(cctx, ls.h.of.FH, nfs4.StateID{}, current(ls.sid), nil, nfsLockType(lk.Typ, wait), off, length)
 	}
+	if err != nil && wait && !errors.Is(err, nfs4.ErrDenied) {
+		// Some servers refuse the blocking lock types (nfs-ganesha's
+		// VFS backend answers NFS4ERR_RESOURCE): they are only a hint,
+		// so poll with the plain ones from now on.
+		h.n.fsys.noWaitTypes.Store(true)
+		return h.setlkLocked(ctx, ls, name, owner, lk, flags, false, off, length, epoch)
+	}
 	if err != nil {
-		if ToErrno(err) != syscall.EAGAIN {
-		}
 		return ToErrno(err)
 	}
 	ls.sid, ls.epoch = sid, epoch
@@ -299,7 +316,7 @@ func (r *lockFlushFS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Statu
 		var out fuse.AttrOut
 		if st := r.RawFileSystem.GetAttr(cancel, &fuse.GetAttrIn{InHeader: in.InHeader}, &out); st == fuse.OK {
 			for _, n := range r.fsys.posix.take(in.LockOwner, out.Ino) {
-				n.unlockOwner(lockOwner(in.LockOwner, 0))
+				n.unlockOwner(lockOwner(in.LockOwner, 0, n))
 			}
 		}
 	}

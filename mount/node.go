@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,7 +35,8 @@ type FS struct {
 	Root []byte // file handle of the mounted directory
 	Opts Options
 
-	posix posixOwners // POSIX lock owners holding locks, by file (lock.go)
+	posix       posixOwners // POSIX lock owners holding locks, by file (lock.go)
+	noWaitTypes atomic.Bool // the server refused READW_LT/WRITEW_LT (lock.go)
 }
 
 // Node is a file, directory or other object of the export.
