@@ -10,7 +10,7 @@ TESTFLAGS ?= -race -timeout 10m -p 2
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: help all build deps deps-ganesha test unit vet lint interop fuzz bench demo pynfs clean
+.PHONY: help all build deps deps-ganesha test unit vet lint interop fuzz bench demo pynfs stress clean
 
 all: build
 
@@ -23,6 +23,7 @@ help:
 	@echo "make interop       fs_serv vs Linux kernel client (qemu) and libnfs"
 	@echo "make pynfs         pynfs 4.0 + 4.1 suites against fs_serv"
 	@echo "make fuzz          each Fuzz target under proto/ for FUZZTIME ($(FUZZTIME))"
+	@echo "make stress        hostile clients vs fs_serv for ~2 min (latency, memory bounds)"
 	@echo "make bench         go benchmarks of proto/..."
 	@echo "make demo          serve a sample folder and look at it through a client"
 	@echo "make lint          gofmt -l + go vet"
@@ -63,6 +64,11 @@ pynfs: build
 
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
+
+# stress: the full hostile-client run (cmd/hostile); `make unit` runs the
+# short version as cmd/hostile's TestHostileShort.
+stress:
+	scripts/stress.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proto/...

@@ -51,6 +51,7 @@ func run() error {
 	imgType := fl.String("type", "", "image format `NAME` of IMAGE (default: detected; one of "+formatNames()+")")
 	partition := fl.Int("partition", 0, "serve partition `N` (1-based, as Linux numbers them) of a disk image")
 	listParts := fl.Bool("list-partitions", false, "print the partition table of IMAGE and exit")
+	limits := addLimitFlags(fl) // resource bounds: limits.go
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), "usage: fs_serv [-p PORT] [--listen ADDR] [--stdio] [--mem | DIR | [--type NAME] [--partition N] IMAGE]\n"+
 			"       fs_serv --list-partitions IMAGE\n")
@@ -122,6 +123,7 @@ func run() error {
 	defer nfs.Close()
 	// NewDRC: the duplicate request cache for non-idempotent 4.0 COMPOUNDs.
 	srv := &rpcsrv.Server{Handler: nfs, DRC: nfs4srv.NewDRC(), Logf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }}
+	limits.apply(srv, *lease, *stdio, log)
 
 	if *stdio {
 		return srv.ServeConn(rpcsrv.StreamConn(stdioRWC{}))

@@ -104,3 +104,6 @@ func (s *Server) Kill() {
 	s.cmd.Process.Kill()
 	<-s.done
 }
+
+// PID returns the process id (to sample its memory, for example).
+func (s *Server) PID() int { return s.cmd.Process.Pid }

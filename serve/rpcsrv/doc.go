@@ -11,7 +11,17 @@
 // mark and the handler's buffers, no copy) under a write deadline, so a
 // client that stops reading cannot pin workers forever. A read deadline
 // covers each record from its first byte, so a peer that sends half a
-// record and stalls is disconnected.
+// record and stalls is disconnected; calls are dispatched only once their
+// record is complete, so it never holds a handler slot.
+//
+// Resource bounds (Server fields; all have defaults): record size,
+// in-flight calls per connection and handlers running in total (the global
+// bound makes calls wait while holding their connection's slots, so an
+// exhausted server stops reading busy connections instead of queueing),
+// unsent reply bytes per connection (a peer that pipelines calls without
+// reading replies stops being read), connections in total and per peer
+// address (refused by closing at once, logged with a rate limit), and idle,
+// partial-record and write timeouts.
 //
 // The transport answers by itself only what a program cannot: RPC_MISMATCH
 // for rpcvers != 2, AUTH_ERROR/AUTH_BADCRED for a malformed AUTH_SYS

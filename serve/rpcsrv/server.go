@@ -9,10 +9,12 @@ import (
 	"log"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fsbridge/fsbridge/proto/rpc"
@@ -21,10 +23,16 @@ import (
 
 // Defaults for the zero-valued Server fields.
 const (
-	DefaultMaxRecord     = 4 << 20 // 1 MiB NFS READ/WRITE payloads with plenty of slack
-	DefaultMaxInFlight   = 128
-	DefaultRecordTimeout = 60 * time.Second
-	DefaultWriteTimeout  = 60 * time.Second
+	// DefaultMaxRecord admits one 1 MiB NFS WRITE (maxwrite) plus its
+	// COMPOUND and RPC headers, with room to spare.
+	DefaultMaxRecord        = 1<<20 + 64<<10
+	DefaultMaxInFlight      = 128
+	DefaultMaxInFlightTotal = 512
+	DefaultMaxConns         = 4096
+	DefaultMaxConnsPerAddr  = 128
+	DefaultMaxReplyQueue    = 4 << 20
+	DefaultRecordTimeout    = 30 * time.Second
+	DefaultWriteTimeout     = 60 * time.Second
 )
 
 // ErrServerClosed is returned by Serve and ServeConn after Shutdown.
@@ -96,14 +104,40 @@ type Server struct {
 	// MaxRecord bounds an incoming record (DefaultMaxRecord if 0). A larger
 	// one drops the connection.
 	MaxRecord int
-	// MaxInFlight bounds concurrent calls per connection (DefaultMaxInFlight
-	// if 0); when reached the connection is not read until one finishes.
+	// MaxInFlight bounds concurrent calls per connection, counting those
+	// whose reply is still being written (DefaultMaxInFlight if 0); when
+	// reached the connection is not read until one finishes.
 	MaxInFlight int
+	// MaxInFlightTotal bounds the handlers running at once over all
+	// connections (DefaultMaxInFlightTotal if 0). A call beyond it waits
+	// for a slot while holding its connection's MaxInFlight slot, so an
+	// exhausted server stops reading from busy connections rather than
+	// queueing without bound; the reader itself never waits for it, so
+	// back-channel replies are still routed. Waiting connections get
+	// slots in turn, so one with many calls queued does not delay another
+	// connection's call by more than one of its own.
+	MaxInFlightTotal int
+	// MaxConns and MaxConnsPerAddr bound the connections Serve accepts, in
+	// total and per peer IP address (DefaultMaxConns, DefaultMaxConnsPerAddr
+	// if 0; negative: unlimited). A connection beyond them is closed at
+	// once. ServeConn called directly is not counted.
+	MaxConns        int
+	MaxConnsPerAddr int
+	// MaxReplyQueue bounds the bytes of replies a connection has produced
+	// but not yet written (DefaultMaxReplyQueue if 0): beyond it no further
+	// call is read, so a client that pipelines requests without reading
+	// replies cannot make the server buffer them without bound.
+	MaxReplyQueue int
 	// IdleTimeout closes a connection that starts no record for this long
-	// (0: never; NFS clients legitimately keep quiet connections open).
+	// while it has no call or back-channel call outstanding (0: never).
+	// NFS clients legitimately keep quiet connections open; NFSv4 clients
+	// holding state renew every lease period or more often (RFC 8881
+	// §8.3), so twice the lease time or more is safe.
 	IdleTimeout time.Duration
 	// RecordTimeout bounds the time from a record's first byte to its last
-	// (DefaultRecordTimeout if 0, negative disables).
+	// (DefaultRecordTimeout if 0, negative disables): a peer that sends part
+	// of a record and stalls is disconnected. Calls are dispatched only once
+	// complete, so such a peer never holds a handler slot.
 	RecordTimeout time.Duration
 	// WriteTimeout bounds writing one message (DefaultWriteTimeout if 0,
 	// negative disables). A timed-out write closes the connection.
@@ -123,6 +157,32 @@ type Server struct {
 	conns     map[*Conn]struct{}
 	closed    bool
 	connWG    sync.WaitGroup
+
+	// Accepted-connection accounting for MaxConns/MaxConnsPerAddr.
+	accepted  int
+	perAddr   map[netip.Addr]int
+	refused   atomic.Uint64
+	refLogAt  time.Time // last refusal log line (rate limited)
+	refQuiet  uint64    // refusals not logged since
+	slotsOnce sync.Once
+	slots     *fairSem     // MaxInFlightTotal handler slots
+	queuedOut atomic.Int64 // reply bytes produced, not yet written
+}
+
+// ServerStats is a snapshot of a Server's load.
+type ServerStats struct {
+	Conns    int    // connections being served
+	Refused  uint64 // connections refused by MaxConns/MaxConnsPerAddr
+	Running  int    // handlers running
+	QueuedTx int64  // reply bytes waiting to be written, all connections
+}
+
+// Stats returns the current load.
+func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	return ServerStats{Conns: n, Refused: s.refused.Load(), Running: s.handlerSlots().load(), QueuedTx: s.queuedOut.Load()}
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -135,6 +195,78 @@ func (s *Server) logf(format string, args ...any) {
 
 func (s *Server) maxRecord() int   { return orDefault(s.MaxRecord, DefaultMaxRecord) }
 func (s *Server) maxInFlight() int { return orDefault(s.MaxInFlight, DefaultMaxInFlight) }
+
+func (s *Server) handlerSlots() *fairSem {
+	s.slotsOnce.Do(func() { s.slots = newFairSem(orDefault(s.MaxInFlightTotal, DefaultMaxInFlightTotal)) })
+	return s.slots
+}
+
+// limit returns the bound v (d if 0, no bound if negative).
+func limit(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	if v < 0 {
+		return int(^uint(0) >> 1)
+	}
+	return v
+}
+
+func peerIP(a net.Addr) (netip.Addr, bool) {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// admit counts an accepted connection against MaxConns/MaxConnsPerAddr;
+// false means refuse it.
+func (s *Server) admit(nc net.Conn) bool {
+	ip, hasIP := peerIP(nc.RemoteAddr())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	why := ""
+	switch {
+	case s.accepted >= limit(s.MaxConns, DefaultMaxConns):
+		why = "too many connections"
+	case hasIP && s.perAddr[ip] >= limit(s.MaxConnsPerAddr, DefaultMaxConnsPerAddr):
+		why = "too many connections from this address"
+	}
+	if why != "" {
+		s.refused.Add(1)
+		// Rate-limited: a flood of refusals must not become a flood of logs.
+		if now := time.Now(); now.Sub(s.refLogAt) >= time.Second {
+			quiet := s.refQuiet
+			s.refLogAt, s.refQuiet = now, 0
+			s.mu.Unlock() // Logf runs unlocked
+			s.logf("rpcsrv: refused %v: %s (%d more refused since the last report)", nc.RemoteAddr(), why, quiet)
+			s.mu.Lock()
+		} else {
+			s.refQuiet++
+		}
+		return false
+	}
+	s.accepted++
+	if hasIP {
+		if s.perAddr == nil {
+			s.perAddr = make(map[netip.Addr]int)
+		}
+		s.perAddr[ip]++
+	}
+	return true
+}
+
+func (s *Server) release(nc net.Conn) {
+	ip, hasIP := peerIP(nc.RemoteAddr())
+	s.mu.Lock()
+	s.accepted--
+	if hasIP {
+		if s.perAddr[ip]--; s.perAddr[ip] <= 0 {
+			delete(s.perAddr, ip)
+		}
+	}
+	s.mu.Unlock()
+}
 func orDefault(v, d int) int {
 	if v <= 0 {
 		return d
@@ -179,8 +311,10 @@ func (s *Server) Serve(l net.Listener) error {
 			if closed {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+			if transientAccept(err) {
+				if backoff == 0 || backoff == time.Second {
+					s.logf("rpcsrv: accept: %v; retrying", err)
+				}
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				time.Sleep(backoff)
 				continue
@@ -188,8 +322,32 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
-		go s.ServeConn(nc) //nolint:errcheck // logged inside
+		if !s.admit(nc) {
+			nc.Close()
+			continue
+		}
+		go func() {
+			defer s.release(nc)
+			s.ServeConn(nc) //nolint:errcheck // logged inside
+		}()
 	}
+}
+
+// transientAccept reports whether an Accept error will pass: out of file
+// descriptors or memory (a connection flood must not stop the server; the
+// descriptors come back as connections close), or a connection reset
+// before it was accepted.
+func transientAccept(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // ServeConn serves one connection until it closes and returns why (nil
@@ -283,6 +441,10 @@ type Conn struct {
 	xid      atomic.Uint32
 	recTO    time.Duration
 	writeTO  time.Duration
+	outBytes atomic.Int64  // reply bytes produced, not yet written
+	outWake  chan struct{} // signalled when outBytes drops
+	maxOut   int64
+	slotQ    fairQueue // calls waiting for a handler slot (under srv.slots.mu)
 
 	mu      sync.Mutex
 	value   any
@@ -305,6 +467,8 @@ func newConn(s *Server, nc net.Conn) *Conn {
 		pending: make(map[uint32]chan backReply),
 		recTO:   timeout(s.RecordTimeout, DefaultRecordTimeout),
 		writeTO: timeout(s.WriteTimeout, DefaultWriteTimeout),
+		outWake: make(chan struct{}, 1),
+		maxOut:  int64(orDefault(s.MaxReplyQueue, DefaultMaxReplyQueue)),
 		done:    make(chan struct{}),
 	}
 	c.xid.Store(rand.Uint32())
@@ -454,7 +618,13 @@ func (c *Conn) readLoop() error {
 				return nil
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return fmt.Errorf("read timeout: %w", err)
+				if !dr.armed {
+					if c.busy() {
+						continue // idle, but a reply or callback is pending
+					}
+					return fmt.Errorf("idle timeout: %w", err)
+				}
+				return fmt.Errorf("partial record timeout: %w", err)
 			}
 			return err
 		}
@@ -475,10 +645,30 @@ func (c *Conn) readLoop() error {
 			}
 			c.inflight.Add(1)
 			go c.serveCall(bp)
+			// Backpressure on a peer that does not read its replies: read
+			// no further call while too many reply bytes wait.
+			for c.outBytes.Load() > c.maxOut {
+				select {
+				case <-c.outWake:
+				case <-c.ctx.Done():
+					return nil
+				}
+			}
 		default:
 			putRec(bp) // unknown msg_type: no defined answer
 		}
 	}
+}
+
+// busy reports whether the connection has calls in progress or
+// back-channel calls awaiting replies, so that it is not idle.
+func (c *Conn) busy() bool {
+	if len(c.sem) > 0 {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) > 0
 }
 
 func (c *Conn) routeReply(xid uint32, bp *[]byte) {
@@ -527,8 +717,15 @@ func (c *Conn) serveCall(bp *[]byte) {
 	}
 }
 
+// callHandler runs the handler in one of the server's MaxInFlightTotal
+// slots, which connections get in turn (fair.go).
 func (c *Conn) callHandler(call *Call) (r Reply) {
+	slots := c.srv.handlerSlots()
+	if !slots.acquire(c.ctx, &c.slotQ) {
+		return Reply{NoReply: true} // connection gone: nobody to answer
+	}
 	defer func() {
+		slots.release()
 		if p := recover(); p != nil {
 			c.srv.logf("rpcsrv: panic serving prog %d vers %d proc %d: %v\n%s",
 				call.Prog, call.Vers, call.Proc, p, debug.Stack())
@@ -575,12 +772,21 @@ func (c *Conn) writeReply(xid uint32, r *Reply) {
 // writeRecord writes m as one record and recycles it; a failed write
 // closes the connection (a partial record cannot be recovered from).
 func (c *Conn) writeRecord(m *outMsg) error {
+	n := int64(bodyLen(m.bufs))
+	c.outBytes.Add(n)
+	c.srv.queuedOut.Add(n)
 	c.wmu.Lock()
 	if c.writeTO > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(c.writeTO))
 	}
 	_, err := rpc.WriteRecord(c.nc, m.bufs)
 	c.wmu.Unlock()
+	c.outBytes.Add(-n)
+	c.srv.queuedOut.Add(-n)
+	select {
+	case c.outWake <- struct{}{}:
+	default:
+	}
 	clear(m.bufs)
 	m.bufs = m.bufs[:0]
 	outPool.Put(m)
