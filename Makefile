@@ -24,6 +24,7 @@ help:
 	@echo "make pynfs         pynfs 4.0 + 4.1 suites against fs_serv"
 	@echo "make fuzz          each Fuzz target under proto/ for FUZZTIME ($(FUZZTIME))"
 	@echo "make stress        hostile clients vs fs_serv for ~2 min (latency, memory bounds)"
+	@echo "make load          64 clients' mixed workload for LOAD_DURATION (10m), zero errors, p99 per op"
 	@echo "make bench         go benchmarks of proto/..."
 	@echo "make demo          serve a sample folder and look at it through a client"
 	@echo "make lint          gofmt -l + go vet"
@@ -69,6 +70,13 @@ fuzz:
 # short version as cmd/hostile's TestHostileShort.
 stress:
 	scripts/stress.sh
+
+# load: 64 clients' mixed workload vs a fresh fs_serv for LOAD_DURATION
+# (default 10m; cmd/loadtest); `make unit` runs a 15 s version as
+# cmd/loadtest's TestLoad.
+.PHONY: load
+load:
+	scripts/load.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proto/...
