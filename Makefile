@@ -10,7 +10,7 @@ TESTFLAGS ?= -race -timeout 10m -p 2
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: help all build deps deps-ganesha test unit vet lint interop fuzz bench demo pynfs stress clean
+.PHONY: help all build deps deps-ganesha deps-bench test unit vet lint interop fuzz bench bench-go demo pynfs stress clean
 
 all: build
 
@@ -24,8 +24,9 @@ help:
 	@echo "make pynfs         pynfs 4.0 + 4.1 suites against fs_serv"
 	@echo "make fuzz          each Fuzz target under proto/ for FUZZTIME ($(FUZZTIME))"
 	@echo "make stress        hostile clients vs fs_serv for ~2 min (latency, memory bounds)"
-	@echo "make load          64 clients' mixed workload for LOAD_DURATION (10m), zero errors, p99 per op"
-	@echo "make bench         go benchmarks of proto/..."
+	@echo "make bench         mount_remote vs go-fuse loopback vs sshfs (scripts/bench.sh; root; QUICK=1 for a short run)"
+	@echo "make bench-go      go benchmarks of proto/..."
+	@echo "make deps-bench    install what make bench needs (fio, dbench, sshfs, openssh-server...)"
 	@echo "make demo          serve a sample folder and look at it through a client"
 	@echo "make lint          gofmt -l + go vet"
 	@echo "make clean         remove ./bin"
@@ -42,6 +43,9 @@ deps:
 
 deps-ganesha:
 	scripts/deps.sh --ganesha
+
+deps-bench:
+	scripts/deps.sh --bench
 
 vet:
 	$(GO) vet ./...
@@ -79,6 +83,9 @@ load:
 	scripts/load.sh
 
 bench:
+	scripts/bench.sh
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proto/...
 
 demo: build

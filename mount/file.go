@@ -40,7 +40,7 @@ type pendingWrite struct {
 }
 
 // maxPending bounds the copies of uncommitted data kept per open file.
-const maxPending = 64 << 20
+const maxPending = 16 << 20
 
 func shareAccess(flags uint32) uint32 {
 	switch flags & syscall.O_ACCMODE {
@@ -94,6 +94,10 @@ func (n *Node) forgetCache() {
 // Open opens the node itself by handle (OPEN CLAIM_FH, RFC 8881
 // §18.16.3), so a file renamed since it was looked up still opens.
 func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if h := n.localOpen(ctx, flags); h != nil {
+		// Under a delegation: no round trip, cached pages kept (deleg.go).
+		return localHandle{h}, fuse.FOPEN_KEEP_CACHE, 0
+	}
 	cctx := n.call(ctx)
 	of, err := n.fsys.C.OpenFH(cctx, n.fh, shareAccess(flags))
 	if err != nil {
@@ -101,15 +105,18 @@ func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	}
 	h := &fileHandle{n: n, of: of, stable: stableFor(flags)}
 	n.opened1(of.Attrs)
+	n.openedOnServer(h, credKey(ctx), shareAccess(flags))
 	if flags&syscall.O_TRUNC != 0 && of.Attrs.Size != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		set := &nfs4.Attrs{Size: 0}
 		set.Present.Set(nfs4.AttrSize)
 		if _, err := n.fsys.C.SetAttrs(cctx, n.fh, of.StateID, set); err != nil {
 			n.fsys.C.CloseFile(cctx, of)
+			n.released(h)
 			n.closed()
 			return nil, 0, ToErrno(err)
 		}
 		of.Attrs.Size = 0
+		n.dropAttrs()
 	}
 	return h, n.keepCache(of.Attrs), 0
 }
@@ -133,6 +140,7 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	h := &fileHandle{n: child.Operations().(*Node), of: of, stable: stableFor(flags)}
 	h.n.opened1(of.Attrs)
 	h.n.keepCache(of.Attrs)
+	h.n.openedOnServer(h, "", 0) // register for recalls (deleg.go)
 	return child, h, 0, 0
 }
 
@@ -169,6 +177,7 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 		return 0, ToErrno(err)
 	}
 	h.n.forgetCache()
+	h.n.wrote(uint64(off) + uint64(len(data)))
 	if committed == nfs4.FileSync4 {
 		return uint32(len(data)), 0
 	}
@@ -247,6 +256,7 @@ func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 		if err := h.n.fsys.C.CloseFile(context.Background(), h.of); err != nil && errno == 0 {
 			errno = ToErrno(err)
 		}
+		h.n.released(h)
 		h.n.closed()
 	}
 	return errno

@@ -37,6 +37,7 @@ type FS struct {
 
 	posix       posixOwners // POSIX lock owners holding locks, by file (lock.go)
 	noWaitTypes atomic.Bool // the server refused READW_LT/WRITEW_LT (lock.go)
+	dn          delegNodes  // nodes holding delegations, by file handle (deleg.go)
 }
 
 // Node is a file, directory or other object of the export.
@@ -59,6 +60,7 @@ type Node struct {
 	lastAttrs *nfs4.Attrs // from the last GETATTR/open, for fstat of a removed file
 
 	locks nodeLocks // byte-range lock owners (lock.go)
+	dl    nodeDeleg // delegation state (deleg.go)
 }
 
 var (
@@ -96,9 +98,14 @@ func NewRoot(fsys *FS) *Node { return &Node{fsys: fsys, fh: fsys.Root} }
 func (n *Node) FH() []byte { return n.fh }
 
 // call returns ctx carrying the FUSE caller's uid/gid/groups as the
-// AUTH_SYS credential of the requests it makes (see withCaller, cred.go).
+// AUTH_SYS credential of the requests it makes (see withCaller, cred.go),
+// without the caller's cancellation: the kernel turns every signal the
+// caller gets into FUSE_INTERRUPT, and Go programs get SIGURG all the time,
+// so honouring it would fail ordinary chmod/utimes/read calls with EINTR.
+// Like an NFS hard mount, requests end by their reply or the client's
+// timeout; waits that may last (F_SETLKW) still watch the caller's ctx.
 func (n *Node) call(ctx context.Context) context.Context {
-	return withCaller(ctx, n.fsys.Opts.machine())
+	return context.WithoutCancel(withCaller(ctx, n.fsys.Opts.machine()))
 }
 
 var nfsTypeMode = map[uint32]uint32{
@@ -138,7 +145,7 @@ func fillAttr(a *nfs4.Attrs, out *fuse.Attr) {
 // (hard links, concurrent lookups).
 func (n *Node) newChild(ctx context.Context, fh []byte, a *nfs4.Attrs, out *fuse.EntryOut) *fs.Inode {
 	fillAttr(a, &out.Attr)
-	n.fsys.Opts.entryTimeouts(out)
+	n.fsys.entryTimeoutsFor(fh, out)
 	child := &Node{fsys: n.fsys, fh: fh}
 	return n.NewInode(ctx, child, fs.StableAttr{Mode: typeMode(a), Ino: a.FileID, Gen: fhGen(fh)})
 }
@@ -162,6 +169,10 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 }
 
 func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if n.cachedGetattr(out) {
+		return 0 // under a delegation (deleg.go)
+	}
+	d := n.deleg()
 	a, err := n.fsys.C.GetAttr(n.call(ctx), n.fh, nfs4client.FileAttrs)
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -177,13 +188,14 @@ func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 		return ToErrno(err)
 	}
 	n.lastAttrs = a
+	long := n.storeAttrsLocked(d, a)
 	fillAttr(a, &out.Attr)
 	if n.silly != "" {
 		// Removed while open and kept under a hidden name: to the
 		// program it has one link fewer (0 for a single link).
 		out.Nlink = max(a.NumLinks, 1) - 1
 	}
-	n.fsys.Opts.attrTimeout(out)
+	n.setAttrTimeout(out, long)
 	return 0
 }
 
@@ -231,6 +243,7 @@ func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	}
 	var a *nfs4.Attrs
 	var err error
+	n.dropAttrs() // our own change (deleg.go)
 	if len(set.Present) == 0 {
 		a, err = n.fsys.C.GetAttr(n.call(ctx), n.fh, nfs4client.FileAttrs)
 	} else {
@@ -239,8 +252,18 @@ func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	if err != nil {
 		return ToErrno(err)
 	}
+	long := false
+	if d := n.deleg(); d != nil {
+		n.mu.Lock()
+		long = n.storeAttrsLocked(d, a)
+		n.mu.Unlock()
+		if d.Write() {
+			_, change := d.Attrs()
+			d.SetAttrs(a.Size, max(change+1, a.Change))
+		}
+	}
 	fillAttr(a, &out.Attr)
-	n.fsys.Opts.attrTimeout(out)
+	n.setAttrTimeout(out, long)
 	return 0
 }
 
@@ -507,6 +530,7 @@ func (n *Node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	if err != nil {
 		return nil, ToErrno(err)
 	}
+	t.dropAttrs() // nlink changed (deleg.go)
 	return n.newChild(ctx, t.fh, a, out), 0
 }
 

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# deps.sh [--ganesha]: install what `make test` / `make demo` need on a fresh
+# deps.sh [--ganesha|--bench]: install what `make test` / `make demo` need on a fresh
 # Debian 12 machine (run as root), then build the kernel-client VM when the
 # shared tools are present. Idempotent: apt is skipped entirely when every
 # package is already installed, and build-vm is a no-op when up to date.
 #
 #   --ganesha  also install nfs-ganesha (reference server for comparisons;
 #              not needed by `make test`)
+#   --bench    also install what `make bench` (scripts/bench.sh and
+#              shared/tools/bench) needs: jq, fio, dbench, fincore
+#              (util-linux), sshfs + openssh-server (the sshfs peer), fuse3,
+#              iproute2 (ss), procps; linux-perf for profiling
 #
 # Env: SHARED (default REPO/../shared), NFSVM_DIR (build-vm's, /tmp/nfsvm),
 #      DEPS_NO_VM=1 to skip build-vm.
@@ -25,6 +29,8 @@ PKGS=(fuse3 libnfs-utils qemu-system-x86 busybox-static python3 python3-ply xz-u
 	e2fsprogs xorriso genisoimage squashfs-tools erofs-utils dosfstools mtools zip unzip tar attr)
 if [ "${1:-}" = --ganesha ]; then
 	PKGS=(nfs-ganesha nfs-ganesha-vfs)
+elif [ "${1:-}" = --bench ]; then
+	PKGS=(jq fio dbench util-linux sshfs openssh-server openssh-client fuse3 iproute2 procps tar linux-perf)
 fi
 
 missing=()
@@ -41,7 +47,7 @@ else
 	apt-get update -q >&2
 	apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
-[ "${1:-}" = --ganesha ] && exit 0
+case "${1:-}" in --ganesha | --bench) exit 0 ;; esac
 
 # Go toolchain: expected preinstalled (go.mod wants the version it names).
 if ! command -v go >/dev/null; then

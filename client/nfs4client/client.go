@@ -2,8 +2,8 @@
 // fsctl and the tests: NFSv4.0 (RFC 7530) and NFSv4.1/4.2 (RFC 8881,
 // RFC 7862) COMPOUNDs, 4.1 sessions with a slot table, lease renewal,
 // byte-range locks, and reconnection with state recovery after a lost
-// connection or a server restart (recover.go). Not yet: delegations and
-// the callbacks that recall them.
+// connection or a server restart (recover.go), and 4.1 delegations with
+// the back channel that recalls them (deleg.go, callback.go).
 //
 // Use:
 //
@@ -24,6 +24,7 @@ package nfs4client
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -82,6 +83,8 @@ type Client struct {
 	filesMu   sync.Mutex
 	files     map[*OpenFile]struct{} // open files, reopened after a server restart
 	Recovered func(epoch uint64)     // optional: called after a state recovery
+
+	dg delegState // delegations and the back channel (deleg.go, callback.go)
 }
 
 // Dial connects to an NFSv4 server at addr (host:port, TCP). A lost
@@ -96,18 +99,38 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 	return c, nil
 }
 
+// DialTLS is Dial with RPC-with-TLS (RFC 9289): each connection, the
+// first and every re-dialled one, probes with AUTH_TLS and runs the TLS
+// handshake with cfg before any NFS call (rpcclient.DialTLS).
+func DialTLS(ctx context.Context, addr string, cfg *tls.Config) (*Client, error) {
+	dial := func(ctx context.Context) (*rpcclient.Client, error) {
+		return rpcclient.DialTLS(ctx, "tcp", addr, nfs4.Program, nfs4.Version, cfg)
+	}
+	rc, err := dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := newClient(rc)
+	c.redial = dial
+	return c, nil
+}
+
 // New returns a Client speaking over rwc.
 func New(rwc io.ReadWriteCloser) *Client { return newClient(rpcclient.NewClient(rwc)) }
 
 func newClient(rc *rpcclient.Client) *Client {
 	id := make([]byte, 8)
 	rand.Read(id)
-	return &Client{
+	c := &Client{
 		RPC:   rc,
 		Cred:  rpc.NewAuthSys(rpc.AuthSysParams{MachineName: "nfs4client"}),
 		owner: fmt.Appendf(nil, "nfs4client-owner-%x", id),
 		stop:  make(chan struct{}),
 	}
+	// The 4.1 back channel: the server's CB_COMPOUNDs arrive on this
+	// connection (callback.go); reconnect carries the handler over.
+	rc.HandleCallbacks(c.handleCallback)
+	return c
 }
 
 // Close stops lease renewal and closes the connection (it does not destroy
@@ -198,7 +221,11 @@ func (c *Client) Compound(ctx context.Context, minor uint32, ops []nfs4.ArgOp) (
 			}
 			continue
 		}
-		if err != nil || res.Status != nfs4.ErrDelay || try == maxDelayRetries {
+		// NFS4ERR_GRACE: the server restarted and waits for clients to
+		// reclaim (RFC 8881 §8.4.2); retry, like DELAY, until the grace
+		// period ends or ctx does.
+		grace := err == nil && res.Status == nfs4.ErrGrace
+		if err != nil || (res.Status != nfs4.ErrDelay && !grace) || (!grace && try >= maxDelayRetries) {
 			return res, err
 		}
 		// Back off 10 ms, 20 ms, … up to 1 s between DELAY retries.
@@ -289,6 +316,9 @@ func (c *Client) compoundOnce(ctx context.Context, minor uint32, ops []nfs4.ArgO
 	}
 	res := r.res
 	if len(res.Results) > 0 && res.Results[0].Op == nfs4.OpSequence && res.Results[0].Res.GetStatus() == nfs4.OK {
+		if sr, ok := res.Results[0].Res.(*nfs4.SequenceRes); ok && sr.StatusFlags != 0 {
+			c.seqStatus(sr.StatusFlags) // callback.go
+		}
 		res.Results = res.Results[1:]
 	}
 	return res, nil
@@ -488,6 +518,7 @@ func (c *Client) SetupSession(ctx context.Context, minor uint32) error {
 	}
 	cs := res.Results[0].Res.(*nfs4.CreateSessionRes)
 	s := sessionFrom(cs)
+	c.setBackChannel(cs.Flags&nfs4.CreateSessionFlagConnBackChan != 0)
 	c.sessMu.Lock()
 	c.ClientID, c.Session, c.Minor, c.csSeq = ex.ClientID, s, minor, ex.SequenceID+1
 	c.sessMu.Unlock()
@@ -505,11 +536,12 @@ func (c *Client) SetupSession(ctx context.Context, minor uint32) error {
 func createSessionOp(clientID uint64, seq uint32) nfs4.ArgOp {
 	attrs := nfs4.ChannelAttrs{MaxRequestSize: 1<<20 + 1<<16, MaxResponseSize: 1<<20 + 1<<16,
 		MaxResponseSizeCached: 1 << 16, MaxOperations: 64, MaxRequests: Slots}
-	back := nfs4.ChannelAttrs{MaxRequestSize: 1 << 14, MaxResponseSize: 1 << 14,
-		MaxResponseSizeCached: 0, MaxOperations: 8, MaxRequests: 1}
+	// This connection is also the back channel (RFC 8881 §18.36.3:
+	// CREATE_SESSION4_FLAG_CONN_BACK_CHAN), served by callback.go.
 	return nfs4.ArgOp{Op: nfs4.OpCreateSession, Args: &nfs4.CreateSessionArgs{
-		ClientID: clientID, Sequence: seq, ForeChanAttrs: attrs, BackChanAttrs: back,
-		CBProgram: 0x40000000, SecParms: []nfs4.CallbackSecParms{{Flavor: nfs4.AuthNone}},
+		ClientID: clientID, Sequence: seq, Flags: nfs4.CreateSessionFlagConnBackChan,
+		ForeChanAttrs: attrs, BackChanAttrs: backChanAttrs(),
+		CBProgram: CBProgram, SecParms: cbSecParms(),
 	}}
 }
 
@@ -543,7 +575,9 @@ func (c *Client) recreateSession(ctx context.Context) error {
 		}
 		return fmt.Errorf("nfs4client: re-creating session: %w", err)
 	}
-	s := sessionFrom(res.Results[0].Res.(*nfs4.CreateSessionRes))
+	cs := res.Results[0].Res.(*nfs4.CreateSessionRes)
+	s := sessionFrom(cs)
+	c.setBackChannel(cs.Flags&nfs4.CreateSessionFlagConnBackChan != 0)
 	c.sessMu.Lock()
 	c.Session, c.csSeq = s, c.csSeq+1
 	c.sessMu.Unlock()
@@ -583,6 +617,7 @@ func (c *Client) StartRenewal(lease time.Duration) {
 // §18.37, §18.50), releasing its state at once, then closes the client.
 func (c *Client) Shutdown(ctx context.Context) error {
 	if s := c.session(); s != nil && c.Minor > 0 {
+		c.ReturnAllDelegations(ctx) // DELEGRETURN each (deleg.go)
 		c.Compound(ctx, c.Minor, []nfs4.ArgOp{{Op: nfs4.OpDestroySession, Args: &nfs4.DestroySessionArgs{SessionID: s.ID}}})
 		c.sessMu.Lock()
 		c.Session = nil
@@ -706,6 +741,7 @@ type OpenFile struct {
 
 	mu     sync.Mutex
 	access uint32 // share access, for reopening after a server restart
+	local  bool   // opened locally under a delegation (deleg.go OpenLocal)
 }
 
 // SID returns the current open stateid.
@@ -776,9 +812,9 @@ func (c *Client) openClaim(ctx context.Context, fh []byte, claim nfs4.OpenClaim,
 		c.ownerMu.Lock()
 		defer c.ownerMu.Unlock()
 	} else {
-		// No delegations yet: say so, so the server need not offer them
-		// (RFC 8881 §18.16.3).
-		access |= nfs4.ShareAccessWantNoDeleg
+		// Ask for a delegation when enabled, else say we want none,
+		// so the server need not offer one (RFC 8881 §18.16.3).
+		access |= c.wantBits(access, claim.Claim)
 		// Each OPEN under its own open-owner, so each gets its own open
 		// stateid: opens of one file by one owner share a stateid whose
 		// seqid every OPEN bumps (older copies: NFS4ERR_OLD_STATEID) and
@@ -800,6 +836,9 @@ func (c *Client) openClaim(ctx context.Context, fh []byte, claim nfs4.OpenClaim,
 	ga := result[*nfs4.GetattrRes](res, 3)
 	if f.Attrs, err = nfs4.DecodeAttrs(&ga.ObjAttributes); err != nil {
 		return nil, err
+	}
+	if c.Minor > 0 {
+		c.gotDelegation(f.FH, &or.Delegation, f.Attrs)
 	}
 	if c.Minor == 0 && or.RFlags&nfs4.OpenResultConfirm != 0 {
 		// 4.0: a new open-owner confirms its first open (RFC 7530 §16.18).
@@ -835,6 +874,9 @@ func (c *Client) CloseFile(ctx context.Context, f *OpenFile) error {
 	if c.Minor == 0 {
 		c.ownerMu.Lock()
 		defer c.ownerMu.Unlock()
+	}
+	if f.isLocal() {
+		return nil // never opened on the server (deleg.go)
 	}
 	c.untrack(f)
 	res, err := c.Do(ctx, PutFH(f.FH), nfs4.ArgOp{Op: nfs4.OpClose,

@@ -85,6 +85,9 @@ func (c *Client) reconnect(ctx context.Context, old *rpcclient.Client) error {
 			if h := old.Callbacks(); h != nil {
 				rc.HandleCallbacks(h)
 			}
+			// A new connection is not on the session's back channel
+			// until bound (callback.go, RFC 8881 §18.34).
+			c.rebindAfterReconnect(rc)
 			c.rpcMu.Lock()
 			c.RPC = rc
 			c.rpcMu.Unlock()
@@ -138,10 +141,15 @@ func (c *Client) recoverClient(ctx context.Context) error {
 	if err := resErr(res, err); err != nil {
 		return fail("CREATE_SESSION", err)
 	}
-	s := sessionFrom(res.Results[0].Res.(*nfs4.CreateSessionRes))
+	cs := res.Results[0].Res.(*nfs4.CreateSessionRes)
+	s := sessionFrom(cs)
+	c.setBackChannel(cs.Flags&nfs4.CreateSessionFlagConnBackChan != 0)
 	c.sessMu.Lock()
 	c.ClientID, c.Session, c.csSeq = ex.ClientID, s, ex.SequenceID+1
 	c.sessMu.Unlock()
+	// The restarted server has no delegations of ours (not reclaimed
+	// here): what was cached under them must be revalidated (deleg.go).
+	c.dropAllDelegations()
 
 	c.filesMu.Lock()
 	files := make([]*OpenFile, 0, len(c.files))
@@ -177,11 +185,21 @@ func (c *Client) recoverClient(ctx context.Context) error {
 			Owner:   nfs4.OpenOwner{ClientID: c.ClientID, Owner: owner},
 			OpenHow: nfs4.OpenFlag{OpenType: nfs4.OpenNoCreate},
 			Claim:   nfs4.OpenClaim{Claim: nfs4.ClaimFH}}
-		res, err := c.compoundOnce(ctx, c.Minor, []nfs4.ArgOp{PutFH(f.FH), {Op: nfs4.OpOpen, Args: args}})
-		if resErr(res, err) == nil {
-			f.setSID(result[*nfs4.OpenRes](res, 1).StateID)
+		for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+			res, err := c.compoundOnce(ctx, c.Minor, []nfs4.ArgOp{PutFH(f.FH), {Op: nfs4.OpOpen, Args: args}})
+			if err == nil && res.Status == nfs4.ErrGrace {
+				// Ordinary opens wait for the grace period to end.
+				select {
+				case <-time.After(wait):
+					continue
+				case <-ctx.Done():
+				}
+			}
+			if resErr(res, err) == nil {
+				f.setSID(result[*nfs4.OpenRes](res, 1).StateID)
+			}
+			break // else: the file is gone; I/O on it gets the server's error
 		}
-		// else: the file is gone; I/O on it gets the server's error.
 	}
 	e := c.epoch.Add(1)
 	if c.Recovered != nil {

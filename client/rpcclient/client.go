@@ -199,7 +199,7 @@ func (c *Client) write(ctx context.Context, bufs net.Buffers) error {
 		dl, _ := ctx.Deadline()
 		wd.SetWriteDeadline(dl)
 	}
-	_, err := rpc.WriteRecord(c.rwc, bufs)
+	_, err := writeRecord(c.rwc, bufs) // tls.go: gathered over TLS
 	c.wmu.Unlock()
 	if err != nil {
 		c.fail(err)

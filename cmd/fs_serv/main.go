@@ -4,6 +4,10 @@
 //	fs_serv [-p PORT] [--listen ADDR] [--stdio] [--mem | DIR | IMAGE]
 //	fs_serv [--type NAME] [--partition N] IMAGE
 //	fs_serv --list-partitions IMAGE
+//	fs_serv [--config FILE] [--export PSEUDO=SOURCE[,OPTIONS]]...
+//
+// Several exports, joined under a pseudo filesystem, come from --config
+// and --export (docs/exports.md); SIGHUP re-reads them.
 //
 // IMAGE is a regular file or a block device holding one of the formats of
 // fsadapters/image (ISO 9660, ext2/3/4, squashfs, EROFS, FAT, tar, zip),
@@ -12,6 +16,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +25,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +38,7 @@ import (
 	"github.com/fsbridge/fsbridge/fsadapters/mem"
 	"github.com/fsbridge/fsbridge/serve/nfs4srv"
 	"github.com/fsbridge/fsbridge/serve/rpcsrv"
+	"github.com/fsbridge/fsbridge/serve/state"
 )
 
 func main() {
@@ -48,13 +56,24 @@ func run() error {
 	stdio := fl.Bool("stdio", false, "serve one client on standard input/output (for ssh tunnels)")
 	lease := fl.Duration("lease", nfs4srv.DefaultLeaseTime, "NFSv4 lease time")
 	debug := fl.Bool("d", false, "debug logging")
+	noDeleg := fl.Bool("no-delegations", false, "grant no NFSv4 file delegations (clients then revalidate their caches)")
+	stateDir := fl.String("state-dir", "", "keep client records in `DIR` so clients reclaim their opens and locks after a restart\n"+
+		"(default: "+defaultStateRoot+"/<hash of the export path> if writable; \"none\": no recovery)")
+	grace := fl.Duration("grace", 0, "grace period after a restart for clients to reclaim state (default: the lease time)")
+	courtesy := fl.Duration("courtesy", state.DefaultCourtesyTime,
+		"keep an expired client's opens and locks this long while nothing conflicts with them (0: expire with the lease)")
 	imgType := fl.String("type", "", "image format `NAME` of IMAGE (default: detected; one of "+formatNames()+")")
 	partition := fl.Int("partition", 0, "serve partition `N` (1-based, as Linux numbers them) of a disk image")
 	listParts := fl.Bool("list-partitions", false, "print the partition table of IMAGE and exit")
-	limits := addLimitFlags(fl) // resource bounds: limits.go
+	limits := addLimitFlags(fl)    // resource bounds: limits.go
+	exportFl := addExportFlags(fl) // exports and policy: exports.go
+	tlsFl := addTLSFlags(fl)       // RPC-with-TLS: tlsflags.go
+	// --metrics endpoint: metrics.go
+	metricsFl := addMetricsFlags(fl)
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), "usage: fs_serv [-p PORT] [--listen ADDR] [--stdio] [--mem | DIR | [--type NAME] [--partition N] IMAGE]\n"+
-			"       fs_serv --list-partitions IMAGE\n")
+			"       fs_serv --list-partitions IMAGE\n"+
+			"       fs_serv [--config FILE] [--export PSEUDO=SOURCE[,OPTIONS]]...\n")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(os.Args[1:]); err != nil {
@@ -83,8 +102,21 @@ func run() error {
 		return nil
 	}
 
+	loader := newExportLoader(exportFl, log)
+	defer loader.close()
 	var fs fsadapters.FS
+	var exportList []nfs4srv.ExportConfig
 	switch {
+	case exportFl.multi():
+		if *useMem || fl.NArg() != 0 || *imgType != "" || *partition != 0 {
+			fl.Usage()
+			return errors.New("--config/--export replace --mem, DIR and IMAGE (give type= and partition= as export options)")
+		}
+		l, err := loader.load()
+		if err != nil {
+			return err
+		}
+		exportList = l
 	case *useMem && fl.NArg() == 0:
 		fs = mem.New()
 	case !*useMem && fl.NArg() == 1:
@@ -118,14 +150,43 @@ func run() error {
 		fl.Usage()
 		return errors.New("give exactly one of --mem, DIR or IMAGE")
 	}
+	if fs != nil {
+		l, err := loader.single(fs)
+		if err != nil {
+			return err
+		}
+		exportList = l
+	}
 
-	nfs := nfs4srv.New(nfs4srv.Config{FS: fs, LeaseTime: *lease, Log: log})
+	stateKey := fl.Arg(0)
+	if exportFl.multi() {
+		stateKey = *exportFl.config + " " + exportFl.exports.String()
+	}
+	sdir, err := chooseStateDir(*stateDir, *useMem, stateKey, log)
+	if err != nil {
+		return err
+	}
+	nfs := nfs4srv.New(nfs4srv.Config{Exports: exportList, LeaseTime: *lease, Log: log, StateDir: sdir, GraceTime: *grace,
+		CourtesyTime: *courtesy, NoDelegations: *noDeleg, Metrics: metricsFl.nfs()})
 	defer nfs.Close()
 	// NewDRC: the duplicate request cache for non-idempotent 4.0 COMPOUNDs.
 	srv := &rpcsrv.Server{Handler: nfs, DRC: nfs4srv.NewDRC(), Logf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }}
 	limits.apply(srv, *lease, *stdio, log)
+	if err := tlsFl.apply(srv, *stdio, log); err != nil {
+		return err
+	}
+	if err := metricsFl.start(nfs, srv, log); err != nil {
+		return err
+	}
 
 	if *stdio {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		go func() {
+			for range hup {
+				loader.reload(nfs)
+			}
+		}()
 		return srv.ServeConn(rpcsrv.StreamConn(stdioRWC{}))
 	}
 
@@ -140,21 +201,74 @@ func run() error {
 		}
 		return err
 	}
-	log.Info("serving", "addr", l.Addr().String(), "export", exportName(fl, *useMem))
+	log.Info("serving", "addr", l.Addr().String(), "export", exportName(fl, *useMem, exportFl))
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	select {
-	case err := <-errc:
-		return err
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String())
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return srv.Shutdown(ctx)
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				// New requests see the new exports; connections stay.
+				loader.reload(nfs)
+				continue
+			}
+			log.Info("shutting down", "signal", s.String())
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(ctx)
+		}
 	}
+}
+
+// defaultStateRoot holds the default state directories, one per export.
+const defaultStateRoot = "/var/lib/fsbridge"
+
+// chooseStateDir picks the directory for client records (RFC 8881 §8.4.3):
+// the explicit one (which must work), none for "none" and for --mem (its
+// files do not survive a restart anyway), else one under defaultStateRoot
+// named after the export's absolute path, skipped with a warning if it
+// cannot be used (e.g. not running as root).
+func chooseStateDir(flagVal string, useMem bool, export string, log *slog.Logger) (string, error) {
+	switch {
+	case flagVal == "none" || (flagVal == "" && useMem):
+		return "", nil
+	case flagVal != "":
+		if err := probeStateDir(flagVal); err != nil {
+			return "", fmt.Errorf("--state-dir: %w", err)
+		}
+		return flagVal, nil
+	}
+	abs, err := filepath.Abs(export)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	d := filepath.Join(defaultStateRoot, hex.EncodeToString(sum[:8]))
+	if err := probeStateDir(d); err != nil {
+		log.Warn("no state directory: clients cannot reclaim opens and locks after a restart (use --state-dir)", "err", err)
+		return "", nil
+	}
+	return d, nil
+}
+
+// probeStateDir checks that dir can be created, written and locked.
+func probeStateDir(dir string) error {
+	st, _, err := state.OpenStore(dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	f, err := os.CreateTemp(dir, "probe*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // imageErr prefixes image errors with "IMG:" so that they are told apart
@@ -169,7 +283,10 @@ func formatNames() string {
 	return strings.Join(names, ", ")
 }
 
-func exportName(fl *flag.FlagSet, useMem bool) string {
+func exportName(fl *flag.FlagSet, useMem bool, ef *exportFlags) string {
+	if ef.multi() {
+		return strings.TrimSpace(*ef.config + " " + ef.exports.String())
+	}
 	if useMem {
 		return "(memory)"
 	}

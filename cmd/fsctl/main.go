@@ -7,10 +7,15 @@
 // Verbs: ls [-l] PATH, cat PATH, get REMOTE LOCAL, put LOCAL REMOTE,
 // stat PATH, mkdir PATH, rm PATH, mv OLD NEW. get and put draw a progress
 // bar on stderr for large files when stdout or stderr is a terminal.
+//
+// RPC-with-TLS (RFC 9289): -tls, or -mtls -cert FILE -key FILE for a
+// client certificate, -ca FILE to verify the server (default: the system's
+// roots); the same as one -o list: -o tls / -o mtls,cert=,key=,ca=.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,10 +30,12 @@ import (
 	"time"
 
 	"github.com/fsbridge/fsbridge/client/nfs4client"
+	"github.com/fsbridge/fsbridge/client/rpcclient"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
+	"github.com/fsbridge/fsbridge/proto/rpc"
 )
 
-const usage = `usage: fsctl [-c CMD] VERB ARGS
+const usage = `usage: fsctl [-c CMD] [-tls|-mtls -cert FILE -key FILE] [-ca FILE] [-o TLSOPTS] VERB ARGS
   ls [-l] REMOTE      list a directory (or one file)
   cat REMOTE          write a file to stdout
   get REMOTE LOCAL    copy a file from the server
@@ -38,6 +45,7 @@ const usage = `usage: fsctl [-c CMD] VERB ARGS
   rm REMOTE           remove a file or empty directory
   mv REMOTE REMOTE    rename
 REMOTE is HOST:PORT/path, or /path with -c CMD (e.g. -c 'ssh host fs_serv --stdio /data').
+-o takes tls, mtls, cert=FILE, key=FILE, ca=FILE, xprtsec=none|tls|mtls.
 `
 
 func main() {
@@ -91,7 +99,7 @@ type session struct {
 }
 
 // connect dials addr (or runs command) and sets up a 4.1 session.
-func connect(ctx context.Context, addr, command string) (*session, error) {
+func connect(ctx context.Context, addr, command string, tlsCfg *tls.Config) (*session, error) {
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	var c *nfs4client.Client
@@ -100,11 +108,15 @@ func connect(ctx context.Context, addr, command string) (*session, error) {
 	if command != "" {
 		desc = "command " + fmt.Sprintf("%q", command)
 		c, err = nfs4client.DialCommand(cctx, command)
+	} else if tlsCfg != nil {
+		c, err = nfs4client.DialTLS(cctx, addr, tlsCfg)
 	} else {
 		c, err = nfs4client.Dial(cctx, addr)
 	}
 	if err != nil {
 		switch {
+		case errors.Is(err, rpcclient.ErrNoTLS):
+			return nil, fmt.Errorf("%s does not offer RPC-with-TLS (fs_serv needs --tls-cert and --tls-key)", desc)
 		case errors.Is(err, syscall.ECONNREFUSED):
 			return nil, fmt.Errorf("cannot connect to %s: connection refused (is fs_serv running?)", desc)
 		case errors.Is(err, context.DeadlineExceeded):
@@ -114,6 +126,10 @@ func connect(ctx context.Context, addr, command string) (*session, error) {
 	}
 	if err := c.SetupSession(cctx, 1); err != nil {
 		c.Close()
+		var de *rpc.DeniedError
+		if errors.As(err, &de) && de.AuthStat == rpc.AuthTooWeak && tlsCfg == nil {
+			return nil, fmt.Errorf("%s serves only over TLS: use -tls (or -mtls -cert FILE -key FILE)", desc)
+		}
 		if command != "" {
 			return nil, fmt.Errorf("%s: no NFSv4.1 session (did the command start fs_serv --stdio?): %w", desc, err)
 		}
@@ -191,6 +207,34 @@ func run(args []string) error {
 	fl := flag.NewFlagSet("fsctl", flag.ContinueOnError)
 	fl.SetOutput(io.Discard)
 	command := fl.String("c", "", "run CMD and speak NFSv4 over its stdin/stdout")
+	var topts rpcclient.TLSOptions
+	tlsFlag := func(name, key, what string, isBool bool) {
+		set := func(v string) error {
+			_, err := topts.ParseOption(key, v)
+			return err
+		}
+		if isBool {
+			fl.BoolFunc(name, what, func(string) error { return set("") })
+		} else {
+			fl.Func(name, what, set)
+		}
+	}
+	tlsFlag("tls", "tls", "use RPC-with-TLS (RFC 9289)", true)
+	tlsFlag("mtls", "mtls", "use RPC-with-TLS with a client certificate (-cert, -key)", true)
+	tlsFlag("cert", "cert", "client certificate `file` (PEM)", false)
+	tlsFlag("key", "key", "client private key `file` (PEM)", false)
+	tlsFlag("ca", "ca", "CA certificates `file` to verify the server with (PEM)", false)
+	fl.Func("o", "TLS options: tls, mtls, cert=, key=, ca=, xprtsec=", func(list string) error {
+		for _, opt := range strings.Split(list, ",") {
+			k, v, _ := strings.Cut(opt, "=")
+			if ok, err := topts.ParseOption(k, v); !ok {
+				return fmt.Errorf("-o %s: unknown option", opt)
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err := fl.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
@@ -235,8 +279,19 @@ func run(args []string) error {
 		return usageError("mv: both paths must be on the same server")
 	}
 
+	var tlsCfg *tls.Config
+	if topts.Enabled {
+		if tunnel {
+			return usageError("TLS does not apply to -c: the command's stream is the transport")
+		}
+		host, _, _ := net.SplitHostPort(addr)
+		var err error
+		if tlsCfg, err = topts.Config(host); err != nil {
+			return err
+		}
+	}
 	ctx := context.Background()
-	s, err := connect(ctx, addr, *command)
+	s, err := connect(ctx, addr, *command, tlsCfg)
 	if err != nil {
 		return err
 	}

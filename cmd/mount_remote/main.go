@@ -11,7 +11,9 @@
 // unmounted with umount or fusermount3 -u. Options (-o, comma-separated):
 // ro, allow_other, default_permissions, uid=N, gid=N (show every file as
 // owned by N), fsname=, subtype=, attr_timeout=SEC, entry_timeout=SEC,
-// connect_timeout=SEC, the mount(8) flags (noatime, sync, nosuid…); the
+// connect_timeout=SEC, RPC-with-TLS (RFC 9289: tls; mtls,cert=FILE,key=FILE;
+// ca=FILE to verify the server; xprtsec=none|tls|mtls as in nfs(5)),
+// the mount(8) flags (noatime, sync, nosuid…); the
 // fstab-only options (defaults, _netdev, noauto, nofail, user, users,
 // x-*) are ignored; others go to the kernel as they are.
 //
@@ -29,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -56,7 +59,7 @@ func main() {
 	log.SetPrefix("mount_remote: ")
 	var opts optList
 	fl := flag.NewFlagSet("mount_remote", flag.ContinueOnError)
-	fl.Var(&opts, "o", "mount options, comma-separated (ro, allow_other, default_permissions, uid=, gid=, fsname=, subtype=, attr_timeout=, entry_timeout=, connect_timeout=)")
+	fl.Var(&opts, "o", "mount options, comma-separated (ro, allow_other, default_permissions, uid=, gid=, fsname=, subtype=, attr_timeout=, entry_timeout=, connect_timeout=, tls, mtls, cert=, key=, ca=)")
 	fg := fl.Bool("f", false, "stay in the foreground")
 	debug := fl.Bool("d", false, "debug: log FUSE requests (implies -f)")
 	fl.StringVar(&tunnelCmd, "c", "", "run CMD and speak NFSv4 over its stdin/stdout (then MOUNTPOINT is the only operand)")
@@ -174,6 +177,19 @@ func run(t mount.Target, mnt string, o mount.Options, ready *os.File) int {
 		return report(err)
 	}
 	connect, source, limit := mount.Connect, t.String(), 15*time.Second
+	if o.TLS.Enabled { // RPC-with-TLS (RFC 9289): -o tls / -o mtls,cert=,key=,ca=
+		if tunnelCmd != "" {
+			return report(errors.New("-o tls does not apply to -c: the command's stream is the transport (use ssh's encryption)"))
+		}
+		host, _, _ := net.SplitHostPort(t.Addr)
+		cfg, err := o.TLS.Config(host)
+		if err != nil {
+			return report(fmt.Errorf("-o %s: %w", o.TLS.String(), err))
+		}
+		connect = func(ctx context.Context, t mount.Target, machine string) (*nfs4client.Client, []byte, error) {
+			return mount.ConnectTLS(ctx, t, machine, cfg)
+		}
+	}
 	if tunnelCmd != "" {
 		// A tunnel (ssh) takes longer to set up than a TCP connection.
 		connect, source, limit = connectCmd, tunnelCmd, 30*time.Second

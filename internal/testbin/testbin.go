@@ -5,12 +5,15 @@ package testbin
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -63,8 +66,20 @@ var addrRE = regexp.MustCompile(`addr=(\S+)`)
 // StartFsServ runs fs_serv with args (e.g. "-p", "0", "--listen",
 // "127.0.0.1", "--lease", "5s", DIR) and waits until it reports the address
 // it serves. The process is killed when the test ends.
+//
+// Unless args name a --state-dir, the client records go to a directory of
+// the test's own, derived from the export (the last argument), so a restart
+// within one test finds them (and reclaims work) and nothing is left in
+// fs_serv's default /var/lib/fsbridge.
 func StartFsServ(t testing.TB, args ...string) *Server {
 	t.Helper()
+	if !slices.Contains(args, "--state-dir") && len(args) > 0 {
+		bin := Build(t, "cmd/fs_serv")
+		sum := sha256.Sum256([]byte(args[len(args)-1]))
+		sd := filepath.Join(filepath.Dir(bin), "state-"+hex.EncodeToString(sum[:8]))
+		t.Cleanup(func() { os.RemoveAll(sd) })
+		args = append([]string{"--state-dir", sd}, args...)
+	}
 	cmd := exec.Command(Build(t, "cmd/fs_serv"), args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -16,7 +16,12 @@ const (
 	AuthShort AuthFlavor = 2
 	AuthDH    AuthFlavor = 3
 	RPCSecGSS AuthFlavor = 6 // RFC 2203
+	AuthTLS   AuthFlavor = 7 // RFC 9289 §4.1: only in the STARTTLS probe
 )
+
+// StartTLS is the verifier body of a server's answer to the AUTH_TLS
+// probe that accepts RPC-with-TLS (RFC 9289 §4.1).
+const StartTLS = "STARTTLS"
 
 func (f AuthFlavor) String() string {
 	switch f {
@@ -30,6 +35,8 @@ func (f AuthFlavor) String() string {
 		return "AUTH_DH"
 	case RPCSecGSS:
 		return "RPCSEC_GSS"
+	case AuthTLS:
+		return "AUTH_TLS"
 	}
 	return fmt.Sprintf("auth_flavor(%d)", uint32(f))
 }

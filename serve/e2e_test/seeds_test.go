@@ -181,8 +181,10 @@ func TestSeedExclusiveCreateRetransmit(t *testing.T) {
 		}
 		verf := nfs4.Verifier{1, 2, 3, 4, 5, 6, 7, 8}
 		openOps := func(v nfs4.Verifier, owner string, clientID uint64) []nfs4.ArgOp {
+			// WANT_NO_DELEG: these raw OPENs bypass the client's
+			// delegation tracking, so nothing would return one.
 			return []nfs4.ArgOp{nfs4client.PutFH(rootFH), {Op: nfs4.OpOpen, Args: &nfs4.OpenArgs{
-				ShareAccess: nfs4.ShareAccessBoth, ShareDeny: nfs4.ShareDenyNone,
+				ShareAccess: nfs4.ShareAccessBoth | nfs4.ShareAccessWantNoDeleg, ShareDeny: nfs4.ShareDenyNone,
 				Owner: nfs4.OpenOwner{ClientID: clientID, Owner: []byte(owner)},
 				OpenHow: nfs4.OpenFlag{OpenType: nfs4.OpenCreate, CreateHow: nfs4.CreateHow{
 					Mode: nfs4.Exclusive4_1, CreateVerf: v, CreateAttrs: nfs4.Fattr{Mask: nfs4.Bitmap{}}}},

@@ -1,6 +1,7 @@
 package nfs4srv
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/fsbridge/fsbridge/fsadapters"
@@ -81,8 +82,14 @@ func nfsTime(t time.Time) nfs4.Time {
 // handle is fh in export ex. Filesystem-wide values come from StatFS only
 // when want asks for one of them.
 func (c *compound) fillAttrs(a *nfs4.Attrs, ex int, fh []byte, at *fsadapters.Attr, want nfs4.Bitmap) {
-	e := c.s.exports[ex]
+	e := c.table().get(ex)
 	caps := &e.caps
+	// mounted_on_fileid of an export root is the fileid of its pseudo
+	// directory (RFC 7530 §5.8.2.19, RFC 8881 §5.8.2.23).
+	mountedOn := at.FileID
+	if e.mount != nil && bytes.Equal(fh[fhHeaderSize:], e.rootH) {
+		mountedOn = e.mount.fileid
+	}
 	*a = nfs4.Attrs{
 		Supported:       c.supported(),
 		Type:            uint32(at.Type),
@@ -118,7 +125,7 @@ func (c *compound) fillAttrs(a *nfs4.Attrs, ex int, fh []byte, at *fsadapters.At
 		TimeDelta:       nfs4.Time{NSeconds: uint32(caps.TimeDelta.Nanoseconds())},
 		TimeMetadata:    nfsTime(at.Ctime),
 		TimeModify:      nfsTime(at.Mtime),
-		MountedOnFileID: at.FileID,
+		MountedOnFileID: mountedOn,
 	}
 	if c.minor >= 1 {
 		a.SuppAttrExclCreat = exclCreatAttrs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/fsbridge/fsbridge/fsadapters"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
@@ -67,6 +68,7 @@ type compound struct {
 	conn  any    // transport connection (4.1 session binding, callbacks)
 
 	cur, saved fhRef
+	pol        policyState // export table, client address, RPC identity (exports.go)
 
 	// Current and saved stateid (RFC 8881 §16.2.3.1.2), minor version ≥ 1.
 	curSID, savedSID       nfs4.StateID
@@ -86,6 +88,10 @@ type compound struct {
 	// is a complete cached reply body to send instead of running the rest.
 	replay []byte
 
+	// start is when the COMPOUND began; mark when the last op ended (or
+	// start), so one clock read per op times it (metrics.go).
+	start, mark time.Time
+
 	enc     xdr.Encoder
 	segs    net.Buffers // finished reply segments (zero-copy READ payloads)
 	segFrom int         // start in enc.Buf of the segment being built
@@ -93,7 +99,7 @@ type compound struct {
 }
 
 // exportFS returns the backend of the current filehandle's export.
-func (c *compound) fs() fsadapters.FS { return c.s.exports[c.cur.ex].fs }
+func (c *compound) fs() fsadapters.FS { return c.curExport().fs }
 
 // appendPayload adds a zero-copy payload segment to the reply: the bytes
 // encoded so far become a segment, then p, then its XDR padding.
@@ -108,6 +114,9 @@ func (c *compound) appendPayload(p []byte) {
 // run executes one COMPOUND (RFC 7530 §15.2, RFC 8881 §16.2) whose
 // arguments are body, and returns the encoded COMPOUND4res.
 func (c *compound) run(body []byte) net.Buffers {
+	c.start = time.Now()
+	c.mark = c.start
+	defer c.finish()
 	d := xdr.NewDecoder(body)
 	tag, minor, nops, err := nfs4.DecodeCompoundHeader(d)
 	c.minor = minor
@@ -215,7 +224,12 @@ func (c *compound) precheck(i, nops int, op nfs4.Op, ent opEntry) nfs4.Status {
 	if ent.flags&needSaved != 0 && !c.saved.valid() {
 		return nfs4.ErrNoFileHandle
 	}
-	if ent.flags&modifies != 0 && c.cur.valid() && c.s.exports[c.cur.ex].caps.ReadOnly {
+	if ent.flags&needFH != 0 {
+		if st := c.applyPolicy(op); st != nfs4.OK {
+			return st
+		}
+	}
+	if ent.flags&modifies != 0 && c.cur.valid() && c.curExport().caps.ReadOnly {
 		return nfs4.ErrROFS
 	}
 	return nfs4.OK
@@ -254,8 +268,16 @@ func (c *compound) fail(op nfs4.Op, st nfs4.Status) nfs4.Status {
 	return c.result(op, res)
 }
 
-// result encodes one nfs_resop4 and returns its status.
+// result encodes one nfs_resop4, counts it (metrics.go) and returns its
+// status.
 func (c *compound) result(op nfs4.Op, res nfs4.Res) nfs4.Status {
+	st := c.encodeResult(op, res)
+	c.observe(op, res, st)
+	return st
+}
+
+// encodeResult encodes one nfs_resop4 and returns its status.
+func (c *compound) encodeResult(op nfs4.Op, res nfs4.Res) nfs4.Status {
 	start, nsegs := len(c.enc.Buf), len(c.segs)
 	c.enc.Uint32(uint32(op))
 	if r, ok := res.(*nfs4.ReadRes); ok && r.Status == nfs4.OK {

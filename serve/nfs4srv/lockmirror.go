@@ -114,7 +114,7 @@ func (lm *lockMirror) Drop(fhKey string, o *state.Owner) {
 // as the server (root): the client's permission to lock was its OPEN. A
 // backend without RangeLocker gives nil: locks stay in memory only.
 func (lm *lockMirror) openFor(of *openFile) (fsadapters.File, error) {
-	fs := lm.s.exports[of.ex].fs
+	fs := lm.s.exportByID(of.ex).fs
 	ctx := context.Background()
 	f, err := fs.Open(ctx, &fsadapters.Root, of.fh, fsadapters.OpenRead|fsadapters.OpenWrite)
 	if err != nil {
@@ -169,7 +169,7 @@ func (lm *lockMirror) test(c *compound, clientID uint64, owner []byte, typ uint3
 	defer lm.mu.Unlock()
 	f := lm.held[mirrorKey{clientID, string(owner), c.fhKey()}]
 	if f == nil {
-		ex := c.s.exports[c.cur.ex]
+		ex := c.curExport()
 		var err error
 		f, err = ex.fs.Open(c.ctx, &fsadapters.Root, c.cur.h, fsadapters.OpenRead)
 		if err != nil {

@@ -215,6 +215,11 @@ func opSetattr(c *compound, a nfs4.Args) nfs4.Res {
 		}
 		defer done()
 	}
+	// Other clients' delegations are recalled first (RFC 8881 §10.4.4).
+	if st := c.breakDelegations(c.fhKey(), c.setattrClient(args.StateID)); st != nfs4.OK {
+		res.Status = st
+		return res
+	}
 	_, err := c.fs().SetAttr(c.ctx, &c.cred, c.cur.h, &sa)
 	if err != nil && sa.Valid&fsadapters.SetMode != 0 && statusOf(err) == nfs4.ErrNotSupp {
 		// Linux cannot chmod a symlink (EOPNOTSUPP) and its mode means
@@ -361,7 +366,7 @@ func opAccess(c *compound, a nfs4.Args) nfs4.Res {
 		res.Supported |= args.Access & accessXattr
 		acc |= xattrAccess(&at, &c.cred)
 	}
-	if c.s.exports[c.cur.ex].caps.ReadOnly {
+	if c.curExport().caps.ReadOnly {
 		acc &^= accessWrite | nfs4.AccessXAWrite
 	}
 	res.Access = acc & res.Supported

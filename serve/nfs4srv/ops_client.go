@@ -48,6 +48,9 @@ func opSetClientID(c *compound, a nfs4.Args) nfs4.Res {
 func opSetClientIDConfirm(c *compound, a nfs4.Args) nfs4.Res {
 	args := a.(*nfs4.SetClientIDConfirmArgs)
 	err := c.s.state.SetClientIDConfirm(args.ClientID, args.SetClientIDConfirm, c.princ)
+	if err == nil {
+		c.s.cb.probe40(args.ClientID) // callback path for delegations (callback.go)
+	}
 	return &nfs4.SetClientIDConfirmRes{StatusRes: nfs4.StatusRes{Status: statusOf(err)}}
 }
 
@@ -55,6 +58,9 @@ func opSetClientIDConfirm(c *compound, a nfs4.Args) nfs4.Res {
 func opRenew(c *compound, a nfs4.Args) nfs4.Res {
 	args := a.(*nfs4.RenewArgs)
 	err := c.s.state.Renew(args.ClientID)
+	if err == nil && c.s.cb.pathDown40(args.ClientID) && c.s.state.ClientHasDelegations(args.ClientID) {
+		err = nfs4.ErrCBPathDown // RFC 7530 §16.24.4
+	}
 	return &nfs4.RenewRes{StatusRes: nfs4.StatusRes{Status: statusOf(err)}}
 }
 

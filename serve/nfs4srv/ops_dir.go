@@ -126,7 +126,7 @@ func opReadDir(c *compound, a nfs4.Args) nfs4.Res {
 			}
 			attrs = nfs4.Attrs{Supported: c.supported(), RdAttrError: nfs4.ErrServerFault}
 		} else {
-			fh = append(append(fh[:0], fhVersion, byte(ex)), ent.Handle...)
+			fh = appendWireFH(fh[:0], ex, ent.Handle)
 			c.fillAttrs(&attrs, ex, fh, &ent.Attr, entWant)
 			attrs.FilesAvail, attrs.FilesFree, attrs.FilesTotal = fsw.FilesAvail, fsw.FilesFree, fsw.FilesTotal
 			attrs.SpaceAvail, attrs.SpaceFree, attrs.SpaceTotal = fsw.SpaceAvail, fsw.SpaceFree, fsw.SpaceTotal
@@ -248,6 +248,9 @@ func opRemove(c *compound, a nfs4.Args) nfs4.Res {
 		st = checkName(args.Target)
 	}
 	if st == nfs4.OK {
+		st = c.breakDelegationsByName(c.cur.h, args.Target) // deleg.go
+	}
+	if st == nfs4.OK {
 		st = statusOf(c.fs().Remove(c.ctx, &c.cred, c.cur.h, string(args.Target)))
 	}
 	if st != nfs4.OK {
@@ -300,6 +303,16 @@ func opRename(c *compound, a nfs4.Args) nfs4.Res {
 		res.TargetCInfo = res.SourceCInfo
 		return res
 	}
+	// The renamed file and a file renamed over lose their delegations
+	// (RFC 8881 §10.4.4; deleg.go).
+	if st := c.breakDelegationsByName(c.saved.h, args.OldName); st != nfs4.OK {
+		res.Status = st
+		return res
+	}
+	if st := c.breakDelegationsByName(c.cur.h, args.NewName); st != nfs4.OK {
+		res.Status = st
+		return res
+	}
 	if err := fs.Rename(c.ctx, &c.cred, c.saved.h, string(args.OldName), c.cur.h, string(args.NewName), false); err != nil {
 		res.Status = statusOf(err)
 		return res
@@ -331,6 +344,9 @@ func opLink(c *compound, a nfs4.Args) nfs4.Res {
 	}
 	if st == nfs4.OK {
 		st = checkName(args.NewName)
+	}
+	if st == nfs4.OK {
+		st = c.breakDelegations(string(c.saved.wire), 0) // deleg.go
 	}
 	if st == nfs4.OK {
 		st = statusOf(fs.Link(c.ctx, &c.cred, c.saved.h, c.cur.h, string(args.NewName)))

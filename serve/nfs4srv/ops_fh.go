@@ -26,11 +26,12 @@ func opPutFH(c *compound, a nfs4.Args) nfs4.Res {
 	args := a.(*nfs4.PutFHArgs)
 	var f fhRef
 	st := f.set(args.Object)
-	if st == nfs4.OK && f.ex >= len(c.s.exports) {
-		st = nfs4.ErrStale // an export that no longer exists
+	e := c.table().get(f.ex)
+	if st == nfs4.OK && e == nil {
+		st = nfs4.ErrStale // an export that no longer exists (exports.go)
 	}
 	if st == nfs4.OK {
-		st = statusOf(c.s.exports[f.ex].fs.CheckHandle(c.ctx, f.h))
+		st = statusOf(e.fs.CheckHandle(c.ctx, f.h))
 		// A file unlinked while open stays usable through its opens
 		// (RFC 7530 §9.1.1 "preserve unlinked"): CLOSE, READ and WRITE
 		// on it must still find it, though the backend says stale.
@@ -45,15 +46,16 @@ func opPutFH(c *compound, a nfs4.Args) nfs4.Res {
 	return &nfs4.PutFHRes{Status: st}
 }
 
-// setRoot makes the export root the current filehandle.
+// setRoot makes the root of the pseudo filesystem, or the export at "/",
+// the current filehandle.
 func (c *compound) setRoot() {
-	root := c.s.exports[0].root
-	c.cur = fhRef{wire: root, ex: 0, h: fsadapters.FileHandle(root[fhHeaderSize:])}
+	root := c.table().root
+	c.cur = fhRef{wire: root.root, ex: root.id, h: root.rootH}
 	c.clearCurSID()
 }
 
-// opPutRootFH is RFC 7530 §16.22: the root of the (single) export, which we
-// serve as the pseudo-root "/".
+// opPutRootFH is RFC 7530 §16.22: the root of the pseudo filesystem
+// (RFC 7530 §7), or of the only export when that is at "/".
 func opPutRootFH(c *compound, _ nfs4.Args) nfs4.Res {
 	c.setRoot()
 	return &nfs4.PutRootFHRes{}
@@ -102,6 +104,14 @@ func opLookup(c *compound, a nfs4.Args) nfs4.Res {
 		res.Status = st
 		return res
 	}
+	if c.cur.ex == pseudoID {
+		res.Status = c.lookupCross(string(args.ObjName)) // exports.go
+		return res
+	}
+	if st := c.secCheck(c.curExport()); st != nfs4.OK {
+		res.Status = st // RFC 8881 §2.6.3.1.1.7: LOOKUP checks its target
+		return res
+	}
 	h, _, err := c.fs().Lookup(c.ctx, &c.cred, c.cur.h, string(args.ObjName))
 	if err != nil {
 		st := statusOf(err)
@@ -124,6 +134,13 @@ func opLookup(c *compound, a nfs4.Args) nfs4.Res {
 func opLookupP(c *compound, _ nfs4.Args) nfs4.Res {
 	res := &nfs4.LookupPRes{}
 	if _, st := c.curDir(); st != nfs4.OK {
+		res.Status = st
+		return res
+	}
+	if c.lookupParentCross() { // an export root: its pseudo parent (exports.go)
+		return res
+	}
+	if st := c.secCheck(c.curExport()); st != nfs4.OK {
 		res.Status = st
 		return res
 	}

@@ -96,12 +96,10 @@ func opLock(c *compound, a nfs4.Args) nfs4.Res {
 	}
 	run := func() nfs4.Res {
 		res := &nfs4.LockRes{}
-		if args.Reclaim {
-			res.Status = nfs4.ErrNoGrace // no grace period (RFC 7530 §9.6.2)
-			return res
-		}
+		// Reclaim and grace rules: serve/state/grace.go.
 		nsid, err := m.Lock(state.LockArgs{StateID: sid, NewOwner: lo, FHKey: c.fhKey(),
-			Type: args.LockType, Offset: args.Offset, Length: args.Length, Minor: c.minor})
+			Type: args.LockType, Offset: args.Offset, Length: args.Length, Minor: c.minor,
+			Reclaim: args.Reclaim})
 		if err != nil {
 			res.Status = deniedOf(err, &res.Denied)
 			return res
@@ -124,6 +122,11 @@ func opLockT(c *compound, a nfs4.Args) nfs4.Res {
 	res := &nfs4.LockTRes{}
 	if st := c.lockFileCheck(); st != nfs4.OK {
 		res.Status = st
+		return res
+	}
+	if c.s.state.InGrace() {
+		// Locks still to be reclaimed are unknown (RFC 7530 §16.11.5).
+		res.Status = nfs4.ErrGrace
 		return res
 	}
 	clientID := c.clientOf(args.Owner.ClientID)

@@ -186,7 +186,7 @@ func TestNSCreateLookup(t *testing.T) {
 		if got := r.Results[2].Res.(*nfs4.GetFHRes).Object; !bytes.Equal(got, fh) {
 			t.Fatalf("LOOKUP fh %x, CREATE gave %x", got, fh)
 		}
-		if got := r.Results[4].Res.(*nfs4.GetFHRes).Object; !bytes.Equal(got, e.s.exports[0].root) {
+		if got := r.Results[4].Res.(*nfs4.GetFHRes).Object; !bytes.Equal(got, e.s.table.Load().root.root) {
 			t.Fatalf("LOOKUPP fh %x, want root", got)
 		}
 		// Existing name, regular-file type, symlink and fifo.
@@ -232,7 +232,7 @@ func TestNSFilehandleOps(t *testing.T) {
 		// SAVEFH/RESTOREFH swap back to the saved handle.
 		r := e.run(0, putRoot(), saveFH(), lookup("f"), nfs4.ArgOp{Op: nfs4.OpRestoreFH, Args: &nfs4.RestoreFHArgs{}}, getFH())
 		e.expect(r, nfs4.OK, 5)
-		if got := r.Results[4].Res.(*nfs4.GetFHRes).Object; !bytes.Equal(got, e.s.exports[0].root) {
+		if got := r.Results[4].Res.(*nfs4.GetFHRes).Object; !bytes.Equal(got, e.s.table.Load().root.root) {
 			t.Fatalf("RESTOREFH gave %x", got)
 		}
 		// PUTFH of a removed file is STALE.

@@ -71,18 +71,21 @@ func (c *compound) doOpen(args *nfs4.OpenArgs, o *state.Owner) nfs4.Res {
 		res.Status = nfs4.ErrInval
 		return res
 	}
-	if c.minor >= 1 && c.seq != nil && args.Claim.Claim != nfs4.ClaimPrevious &&
-		!c.s.state.ReclaimDone(c.seq.clientID) {
-		// A 4.1 client must finish reclaiming (RECLAIM_COMPLETE) before
-		// new opens (RFC 8881 §18.51.3).
-		res.Status = nfs4.ErrGrace
+	// Grace rules (serve/state/grace.go): during the server's grace period
+	// only reclaims; a 4.1 client must finish reclaiming (RECLAIM_COMPLETE)
+	// before new opens (RFC 8881 §18.51.3). Checked before a file is made.
+	reclaim := args.Claim.Claim == nfs4.ClaimPrevious
+	if err := c.s.state.CheckOpen(o.ClientID(), reclaim); err != nil {
+		res.Status = statusOf(err)
 		return res
 	}
 	var t openTarget
 	var st nfs4.Status
 	switch args.Claim.Claim {
 	case nfs4.ClaimNull:
-		t, st = c.openByName(args)
+		if st = c.truncateBreak(args, o); st == nfs4.OK { // deleg.go
+			t, st = c.openByName(args)
+		}
 	case nfs4.ClaimFH:
 		if c.minor == 0 {
 			st = nfs4.ErrInval
@@ -95,12 +98,18 @@ func (c *compound) doOpen(args *nfs4.OpenArgs, o *state.Owner) nfs4.Res {
 		t.fh = c.cur.h
 		t.attr, st = c.curAttr()
 	case nfs4.ClaimPrevious:
-		// No grace period: nothing survives a restart to reclaim
-		// (RFC 7530 §9.6.2, RFC 8881 §8.4.2).
-		st = nfs4.ErrNoGrace
+		// Reclaim after a server restart: the current filehandle is the
+		// file (RFC 7530 §16.16.5, RFC 8881 §18.16.3); creating is not
+		// reclaiming. A delegation claimed with it is not granted again:
+		// the reply says OPEN_DELEGATE_NONE and the client does without.
+		if args.OpenHow.OpenType == nfs4.OpenCreate {
+			st = nfs4.ErrInval
+			break
+		}
+		t.fh = c.cur.h
+		t.attr, st = c.curAttr()
 	case nfs4.ClaimDelegateCur, nfs4.ClaimDelegCurFH:
-		// We never grant delegations, so no delegation stateid is ours.
-		st = nfs4.ErrBadStateID
+		t, st = c.openDelegCur(args, o) // deleg.go
 	case nfs4.ClaimDelegatePrev, nfs4.ClaimDelegPrevFH:
 		// Reclaiming delegations across client restarts is optional
 		// (RFC 8881 §18.16.3).
@@ -111,7 +120,7 @@ func (c *compound) doOpen(args *nfs4.OpenArgs, o *state.Owner) nfs4.Res {
 	if st == nfs4.OK {
 		st = c.openTypeCheck(t.attr.Type)
 	}
-	if st == nfs4.OK && access&nfs4.ShareAccessWrite != 0 && c.s.exports[c.cur.ex].caps.ReadOnly {
+	if st == nfs4.OK && access&nfs4.ShareAccessWrite != 0 && c.curExport().caps.ReadOnly {
 		st = nfs4.ErrROFS
 	}
 	if st == nfs4.OK && !t.created {
@@ -122,7 +131,8 @@ func (c *compound) doOpen(args *nfs4.OpenArgs, o *state.Owner) nfs4.Res {
 		return res
 	}
 	wire := wireFH(c.cur.ex, t.fh)
-	r, err := c.s.state.Open(state.OpenArgs{Owner: o, FHKey: string(wire), Access: access, Deny: args.ShareDeny})
+	r, err := c.s.state.Open(state.OpenArgs{Owner: o, FHKey: string(wire), Access: access, Deny: args.ShareDeny,
+		Reclaim: reclaim})
 	if err != nil {
 		res.Status = statusOf(err)
 		return res
@@ -143,7 +153,7 @@ func (c *compound) doOpen(args *nfs4.OpenArgs, o *state.Owner) nfs4.Res {
 	if res.AttrSet == nil {
 		res.AttrSet = nfs4.Bitmap{}
 	}
-	res.Delegation = c.noDelegation(args.ShareAccess)
+	res.Delegation = c.offerDelegation(args, o, r, string(wire)) // deleg.go
 	return res
 }
 
@@ -225,7 +235,7 @@ func (c *compound) openByName(args *nfs4.OpenArgs) (openTarget, nfs4.Status) {
 		t.cinfo = nfs4.ChangeInfo{Before: dirAttr.Change, After: dirAttr.Change}
 		return t, nfs4.OK
 	}
-	if c.s.exports[c.cur.ex].caps.ReadOnly {
+	if c.curExport().caps.ReadOnly {
 		return t, nfs4.ErrROFS
 	}
 	how := &args.OpenHow.CreateHow
@@ -491,27 +501,4 @@ func opClose(c *compound, a nfs4.Args) nfs4.Res {
 		}
 		return &nfs4.CloseRes{StateIDRes: nfs4.StateIDRes{StateID: r.StateID}}
 	})
-}
-
-// opDelegReturn is DELEGRETURN (RFC 7530 §16.7, RFC 8881 §18.6). No
-// delegation is ever granted, so every stateid is bad; stale or unknown
-// ones get the more precise code state finds.
-func opDelegReturn(c *compound, a nfs4.Args) nfs4.Res {
-	args := a.(*nfs4.DelegReturnArgs)
-	res := &nfs4.DelegReturnRes{}
-	sid, st := c.resolveStateID(args.DelegStateID)
-	if st != nfs4.OK {
-		res.Status = st
-		return res
-	}
-	if state.Classify(sid) != state.Regular {
-		res.Status = nfs4.ErrBadStateID
-		return res
-	}
-	if _, err := c.s.state.LookupStateID(sid, c.minor); err != nil {
-		res.Status = statusOf(err)
-		return res
-	}
-	res.Status = nfs4.ErrBadStateID
-	return res
 }

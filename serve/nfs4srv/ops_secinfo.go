@@ -11,10 +11,6 @@ func init() {
 	handle(nfs4.OpSecInfoNoName, needFH, opSecInfoNoName)
 }
 
-// secFlavors are the flavours rpc.go accepts, strongest first (the client
-// picks the first it can use).
-var secFlavors = []nfs4.SecInfo{{Flavor: nfs4.AuthSys}, {Flavor: nfs4.AuthNone}}
-
 // consumeFH ends a SECINFO: the current filehandle is consumed, so a
 // following op that needs one gets NFS4ERR_NOFILEHANDLE (RFC 8881
 // §2.6.3.1.1.8; RFC 7530 §16.31.4 says the same for 4.0). This keeps a
@@ -25,7 +21,8 @@ func (c *compound) consumeFH() {
 }
 
 // opSecInfo looks name up in the current directory (NOTDIR, NOENT, name
-// errors as LOOKUP) and answers the flavours we accept.
+// errors as LOOKUP) and answers the flavours its export accepts, in the
+// order configured (the client picks the first it can use).
 func opSecInfo(c *compound, a nfs4.Args) nfs4.Res {
 	args := a.(*nfs4.SecInfoArgs)
 	res := &nfs4.SecInfoRes{}
@@ -33,15 +30,15 @@ func opSecInfo(c *compound, a nfs4.Args) nfs4.Res {
 	if st == nfs4.OK {
 		st = checkName(args.Name)
 	}
+	var flavors []nfs4.SecInfo
 	if st == nfs4.OK {
-		_, _, err := c.fs().Lookup(c.ctx, &c.cred, c.cur.h, string(args.Name))
-		st = statusOf(err)
+		flavors, st = c.secInfoFor(string(args.Name)) // exports.go
 	}
 	if st != nfs4.OK {
 		res.Status = st
 		return res
 	}
-	res.Flavors = secFlavors
+	res.Flavors = flavors
 	c.consumeFH()
 	return res
 }
@@ -51,13 +48,13 @@ func opSecInfo(c *compound, a nfs4.Args) nfs4.Res {
 func opSecInfoNoName(c *compound, a nfs4.Args) nfs4.Res {
 	args := a.(*nfs4.SecInfoNoNameArgs)
 	res := &nfs4.SecInfoNoNameRes{}
+	flavors := c.curExport().sec
 	switch args.Style {
 	case nfs4.SecInfoStyleCurrentFH:
 	case nfs4.SecInfoStyleParent:
 		_, st := c.curDir()
 		if st == nfs4.OK {
-			_, _, err := c.fs().LookupParent(c.ctx, &c.cred, c.cur.h)
-			st = statusOf(err)
+			flavors, st = c.secInfoParent() // exports.go
 		}
 		if st != nfs4.OK {
 			res.Status = st
@@ -67,7 +64,7 @@ func opSecInfoNoName(c *compound, a nfs4.Args) nfs4.Res {
 		res.Status = nfs4.ErrInval
 		return res
 	}
-	res.Flavors = secFlavors
+	res.Flavors = flavors
 	c.consumeFH()
 	return res
 }

@@ -179,7 +179,7 @@ func opSequence(c *compound, a nfs4.Args) nfs4.Res {
 	res.SessionID = nfs4.SessionID(r.SessionID)
 	res.SequenceID, res.SlotID = r.SeqID, r.SlotID
 	res.HighestSlotID, res.TargetHighestSlotID = r.HighestSlotID, r.TargetHighestSlotID
-	res.StatusFlags = r.StatusFlags
+	res.StatusFlags = r.StatusFlags | c.s.cb.seqFlags(r.ClientID) // callback.go
 	return res
 }
 
@@ -236,8 +236,8 @@ func opDestroyClientID(c *compound, a nfs4.Args) nfs4.Res {
 	return &nfs4.DestroyClientIDRes{StatusRes: nfs4.StatusRes{Status: statusOf(err)}}
 }
 
-// opReclaimComplete is RECLAIM_COMPLETE (RFC 8881 §18.51). There is no
-// grace period yet, so it is only recorded.
+// opReclaimComplete is RECLAIM_COMPLETE (RFC 8881 §18.51): the client is
+// done reclaiming; the grace period may end early (serve/state/grace.go).
 func opReclaimComplete(c *compound, a nfs4.Args) nfs4.Res {
 	args := a.(*nfs4.ReclaimCompleteArgs)
 	res := &nfs4.ReclaimCompleteRes{}

@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsbridge/fsbridge/fsadapters"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
 	"github.com/fsbridge/fsbridge/proto/rpc"
+	"github.com/fsbridge/fsbridge/serve/metrics"
 	"github.com/fsbridge/fsbridge/serve/state"
 )
 
@@ -28,25 +31,45 @@ const (
 
 // Config configures a Server.
 type Config struct {
-	FS        fsadapters.FS // the export (served as the pseudo-root "/")
+	FS fsadapters.FS // a single export at "/", if Exports is empty
+	// Exports, if set, are the exports (exports.go); SetExports replaces
+	// them while serving. New panics if they are invalid (CheckExports).
+	Exports   []ExportConfig
 	LeaseTime time.Duration // 0: DefaultLeaseTime
 	MaxIO     uint32        // 0: DefaultMaxIO
 	Log       *slog.Logger  // nil: slog.Default()
-}
 
-type export struct {
-	fs   fsadapters.FS
-	caps fsadapters.Caps
-	root []byte // wire handle of the export root
+	// NoDelegations turns off file delegations (deleg.go).
+	NoDelegations bool
+
+	// StateDir, if set, keeps client records across restarts so clients
+	// can reclaim their opens and locks (RFC 8881 §8.4). If the previous
+	// instance recorded clients, the server starts in a grace period of
+	// GraceTime (0: the lease time; negative: none).
+	StateDir  string
+	GraceTime time.Duration
+	// CourtesyTime, if positive, keeps the state of a client whose lease
+	// expired for up to this long while no other client's request
+	// conflicts with it (serve/state/courtesy.go; fs_serv uses
+	// state.DefaultCourtesyTime). 0: state goes when the lease does.
+	CourtesyTime time.Duration
+
+	// Metrics, if set, counts every RPC call and operation (metrics.go).
+	Metrics *metrics.NFS
 }
 
 // Server is the NFSv4 COMPOUND service: it turns decoded RPC calls into
 // backend calls. Transport (serve/rpcsrv) and state (serve/state) are
 // separate packages; this one is the glue and the per-op semantics.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	exports []*export
+	cfg Config
+	log *slog.Logger
+
+	// table is the current export table (exports.go); retired keeps
+	// exports removed by a reload for open files that outlive it.
+	table     atomic.Pointer[exportTable]
+	exportsMu sync.Mutex
+	retired   map[int]*export
 
 	// writeVerf changes on every start of fs_serv, so clients notice that
 	// UNSTABLE data they have not COMMITted may be lost (RFC 7530 §16.36.4).
@@ -54,6 +77,8 @@ type Server struct {
 	syncs     syncGroups
 
 	state *state.Manager
+	cb    *callbacks    // client callback paths (callback.go)
+	store *state.Store  // client records (Config.StateDir), or nil
 	locks *lockMirror   // byte-range locks mirrored to the backend (OFD)
 	stop  chan struct{} // closed by Close: stops the lease reaper
 }
@@ -75,11 +100,33 @@ func New(cfg Config) *Server {
 	rand.Read(s.writeVerf[4:])
 	s.stop = make(chan struct{})
 	s.locks = newLockMirror(s)
-	s.state = state.NewManager(state.Config{LeaseTime: cfg.LeaseTime, OnRelease: s.onRelease, Locks: s.locks})
+	scfg := state.Config{LeaseTime: cfg.LeaseTime, OnRelease: s.onRelease, Locks: s.locks, GraceTime: cfg.GraceTime,
+		CourtesyTime: cfg.CourtesyTime}
+	if cfg.StateDir != "" {
+		st, prev, err := state.OpenStore(cfg.StateDir)
+		if err != nil {
+			// Serving without recovery beats not serving; fs_serv checks
+			// the directory before it gets here.
+			log.Error("client records disabled: clients cannot reclaim state after a restart", "err", err)
+		} else {
+			st.OnError = func(err error) { log.Error("writing client records", "err", err) }
+			s.store, scfg.Store, scfg.PrevClients = st, st, prev
+		}
+	}
+	s.initDelegations(&scfg)
+	s.state = state.NewManager(scfg)
+	if end := s.state.GraceEnd(); !end.IsZero() {
+		log.Info("grace period: clients of the previous instance may reclaim their state",
+			"clients", len(scfg.PrevClients), "until", end.Format(time.RFC3339))
+	}
 	go s.reap()
-	ex := &export{fs: cfg.FS, caps: cfg.FS.Caps()}
-	ex.root = wireFH(0, cfg.FS.Root())
-	s.exports = []*export{ex}
+	list := cfg.Exports
+	if len(list) == 0 && cfg.FS != nil {
+		list = []ExportConfig{{Path: "/", FS: cfg.FS}}
+	}
+	if err := s.SetExports(list); err != nil {
+		panic("nfs4srv: " + err.Error())
+	}
 	return s
 }
 
@@ -100,6 +147,7 @@ func credOf(a *rpc.Auth) (fsadapters.Cred, string) {
 func (s *Server) Compound(ctx context.Context, auth *rpc.Auth, conn any, body []byte) (reply net.Buffers, release func()) {
 	c := &compound{s: s, ctx: ctx, conn: conn}
 	c.cred, c.princ = credOf(auth)
+	c.setPeer(auth, conn) // export policy (exports.go)
 	reply = c.run(body)
 	return reply, func() {
 		for _, f := range c.release {
@@ -121,6 +169,7 @@ func (s *Server) Close() {
 	case <-s.stop:
 	default:
 		close(s.stop)
+		s.store.Close()
 	}
 }
 
@@ -135,6 +184,7 @@ func (s *Server) reap() {
 			return
 		case now := <-t.C:
 			s.state.Reap(now)
+			s.revokeDelegations(now)
 		}
 	}
 }
@@ -142,6 +192,9 @@ func (s *Server) reap() {
 // onRelease closes the backend files of opens torn down by the state
 // manager (lease expiry, client reboot, DESTROY_CLIENTID).
 func (s *Server) onRelease(r state.Released) {
+	if r.Reason != nfs4.ErrAdminRevoked {
+		s.cb.forget(r.ClientID) // the client is gone (callback.go)
+	}
 	for _, h := range r.Handles {
 		if of, ok := h.(*openFile); ok {
 			of.close()

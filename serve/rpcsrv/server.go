@@ -3,6 +3,7 @@ package rpcsrv
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -151,6 +152,15 @@ type Server struct {
 	// DRC, if set, is the duplicate request cache for calls it selects
 	// (drc.go).
 	DRC *DRC
+	// TLS, if set, offers RPC-with-TLS (RFC 9289): the AUTH_TLS probe is
+	// answered STARTTLS and the connection continues in a TLS 1.3
+	// session with ALPN "sunrpc" (tls.go; NewTLSConfig). RequireTLS
+	// refuses every call but NULL on a connection without TLS
+	// (AUTH_TOOWEAK).
+	TLS        *tls.Config
+	RequireTLS bool
+	tlsOnce    sync.Once
+	tlsCfg     *tls.Config
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -444,7 +454,8 @@ type Conn struct {
 	outBytes atomic.Int64  // reply bytes produced, not yet written
 	outWake  chan struct{} // signalled when outBytes drops
 	maxOut   int64
-	slotQ    fairQueue // calls waiting for a handler slot (under srv.slots.mu)
+	slotQ    fairQueue   // calls waiting for a handler slot (under srv.slots.mu)
+	sw       *switchConn // nc when the server offers TLS (tls.go)
 
 	mu      sync.Mutex
 	value   any
@@ -472,6 +483,10 @@ func newConn(s *Server, nc net.Conn) *Conn {
 		done:    make(chan struct{}),
 	}
 	c.xid.Store(rand.Uint32())
+	if s.TLS != nil {
+		c.sw = &switchConn{Conn: nc}
+		c.nc = c.sw
+	}
 	return c
 }
 
@@ -636,6 +651,11 @@ func (c *Conn) readLoop() error {
 			putRec(bp)
 		case mt == rpc.Reply:
 			c.routeReply(xid, bp)
+		case isTLSProbe(rec):
+			// RFC 9289 §4.1, answered between records (tls.go).
+			if err := c.answerProbe(bp, br); err != nil {
+				return err
+			}
 		case mt == rpc.Call:
 			select {
 			case c.sem <- struct{}{}:
@@ -698,6 +718,10 @@ func (c *Conn) serveCall(bp *[]byte) {
 	switch {
 	case err == nil:
 		call.Args = d.Rest()
+		if c.refuseNonTLS(&call) {
+			reply = AuthError(rpc.AuthTooWeak) // RequireTLS (tls.go)
+			break
+		}
 		if c.srv.DRC != nil && c.serveDRC(&call) {
 			return // answered (or dropped) through the cache
 		}
@@ -779,7 +803,7 @@ func (c *Conn) writeRecord(m *outMsg) error {
 	if c.writeTO > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(c.writeTO))
 	}
-	_, err := rpc.WriteRecord(c.nc, m.bufs)
+	_, err := c.writeBufs(m.bufs) // gathered into full records over TLS
 	c.wmu.Unlock()
 	c.outBytes.Add(-n)
 	c.srv.queuedOut.Add(-n)

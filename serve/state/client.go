@@ -35,6 +35,9 @@ type Client struct {
 	csCache *CreateSessionResult
 
 	reclaimDone bool // 4.1: RECLAIM_COMPLETE received (RFC 8881 §18.51)
+	recorded    bool // in the persisted client records (grace.go)
+
+	delegRevoked int // 4.1 delegations revoked, not yet freed (deleg.go)
 
 	sessions map[SessionID]*Session
 	states   map[[nfs4.OtherSize]byte]*stateRec
@@ -135,8 +138,8 @@ func (m *Manager) SetClientID(a SetClientIDArgs) (SetClientIDResult, error) {
 	conf := m.confByName[name]
 	if conf != nil && (conf.principal != a.Principal || conf.minor != 0) {
 		// RFC 7530 §16.33.5: in use only while the other client holds
-		// state (pynfs CID2/CID2a).
-		if conf.hasState() {
+		// state (pynfs CID2/CID2a) and is not a courtesy client.
+		if conf.hasState() && !m.courtesy(conf) {
 			return SetClientIDResult{}, nfs4.ErrClidInUse
 		}
 		m.expireClient(conf, nfs4.ErrExpired)
@@ -239,7 +242,7 @@ func (m *Manager) ExchangeID(a ExchangeIDArgs) (ExchangeIDResult, error) {
 	conf := m.confByName[name]
 	if conf != nil && conf.minor == 0 {
 		// A 4.0 record of the same name: treat like a collision.
-		if conf.hasState() {
+		if conf.hasState() && !m.courtesy(conf) {
 			return ExchangeIDResult{}, nfs4.ErrClidInUse
 		}
 		m.expireClient(conf, nfs4.ErrExpired)
@@ -265,7 +268,7 @@ func (m *Manager) ExchangeID(a ExchangeIDArgs) (ExchangeIDResult, error) {
 	if conf != nil {
 		switch {
 		case conf.principal != a.Principal: // case 3: collision
-			if conf.hasState() { // RFC 8881 §18.35.4 case 3; pynfs EID5e/5g
+			if conf.hasState() && !m.courtesy(conf) { // RFC 8881 §18.35.4 case 3; pynfs EID5e/5g
 				return ExchangeIDResult{}, nfs4.ErrClidInUse
 			}
 			m.expireClient(conf, nfs4.ErrExpired)
@@ -354,6 +357,7 @@ func (m *Manager) expireClient(c *Client, reason nfs4.Status) {
 	}
 	m.dropUnconf(c)
 	c.confirmed = false
+	m.forgetClient(c)
 	m.pending = append(m.pending, rel)
 }
 
@@ -366,13 +370,18 @@ func (m *Manager) Reap(now time.Time) []uint64 {
 	m.lock()
 	defer m.unlock()
 	lease := m.cfg.LeaseTime
+	m.graceActive() // ends a grace period whose time is up
 	var gone []uint64
 	for _, c := range m.confByID {
 		if now.Sub(c.lastRenew) >= lease && !c.busy() {
+			if m.keepCourteously(c, now) {
+				continue // courtesy client (courtesy.go)
+			}
 			gone = append(gone, c.id)
 			m.expireClient(c, nfs4.ErrExpired)
 		}
 	}
+	gone = append(gone, m.boundCourtesy()...)
 	for _, c := range m.unconfByID {
 		if now.Sub(c.created) >= lease {
 			m.dropUnconf(c)

@@ -15,7 +15,7 @@
 //	                      the engine's backend handle)
 //	                    → lock state (per lock owner and file: byte ranges,
 //	                      tied to the Open it was created under)
-//	                    → Delegation (record only; nothing grants them yet)
+//	                    → Delegation (per client and file; deleg.go)
 //
 // Files are keyed by their file-handle bytes (FHKey, a string).
 //
@@ -33,10 +33,19 @@
 //
 // Every client has a lease. 4.0 renews by RENEW and implicitly by any op
 // using its client ID or stateids; 4.1 renews by SEQUENCE. The server calls
-// Reap(now) periodically: clients past their lease lose everything (the
-// server is "courteous" until then: a late client that renews before Reap
-// keeps its state). Open handles of torn-down state reach the engine through
-// Config.OnRelease so it can close backend files.
+// Reap(now) periodically: clients past their lease lose everything (a late
+// client that renews before Reap keeps its state), unless
+// Config.CourtesyTime keeps a silent client's state until another client's
+// request conflicts with it (courtesy.go). Open handles of torn-down state
+// reach the engine through Config.OnRelease so it can close backend files.
+//
+// # Restart recovery
+//
+// With a Store (OpenStore: a state directory) the Manager persists one
+// record per client holding state (persist.go) and, if the previous
+// instance left records, starts in a grace period in which those clients
+// reclaim opens and locks (OpenArgs.Reclaim, LockArgs.Reclaim) and new
+// opens and locks wait (CheckOpen, InGrace); see grace.go.
 //
 // # Sessions (4.1)
 //
@@ -63,6 +72,15 @@
 // open failed. CheckIO validates the stateid of READ/WRITE and returns the
 // handle. Lock/LockT/LockU/ReleaseLockOwner keep POSIX-style ranges
 // (split/merge, upgrade/downgrade) in memory; a LockHook may mirror them.
+//
+// # Delegations
+//
+// GrantDelegation applies the grant policy; a conflicting OPEN (inside
+// Open), BreakDelegations (REMOVE, RENAME, LINK, SETATTR) or I/O with a
+// special stateid (CheckIO) answers NFS4ERR_DELAY and queues a Recall for
+// Config.OnRecall; ReturnDelegation is DELEGRETURN; RevokeRecalled revokes
+// what was not returned a lease after its recall (4.1: the stateid stays,
+// NFS4ERR_DELEG_REVOKED, until FREE_STATEID).
 //
 // # Concurrency
 //

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"math"
 	"slices"
 
@@ -192,6 +193,8 @@ type LockArgs struct {
 	Offset   uint64
 	Length   uint64
 	Minor    uint32
+	// Reclaim: LOCK reclaim=TRUE after a server restart (grace.go).
+	Reclaim bool
 }
 
 // Lock acquires or changes (upgrade, downgrade, split, merge) a byte-range
@@ -253,10 +256,25 @@ func (m *Manager) Lock(a LockArgs) (nfs4.StateID, error) {
 	if ls.open.access&need == 0 {
 		return fail(nfs4.ErrOpenMode)
 	}
+	if a.Reclaim {
+		if err := m.reclaimCheck(ls.rec.client); err != nil {
+			return fail(err)
+		}
+	} else if m.graceActive() {
+		return fail(nfs4.ErrGrace) // RFC 7530 §9.6.2, RFC 8881 §8.4.2
+	}
+	m.expireCourtesyLocks(ls.file, ls.owner.key, start, end, typ) // courtesy.go
 	if d := conflict(ls.file, ls.owner.key, start, end, typ); d != nil {
+		if a.Reclaim {
+			return fail(nfs4.ErrReclaimConflict)
+		}
 		return fail(d)
 	}
 	if err := m.hook(ls, start, end, typ); err != nil {
+		if a.Reclaim && errors.Is(err, nfs4.ErrDenied) {
+			// A local process took the range during the restart.
+			return fail(nfs4.ErrReclaimConflict)
+		}
 		return fail(err)
 	}
 	ls.ranges = setRange(ls.ranges, start, end, typ)
@@ -288,6 +306,7 @@ func (m *Manager) LockT(fhKey string, clientID uint64, name []byte, typ uint32, 
 	if f == nil {
 		return nil
 	}
+	m.expireCourtesyLocks(f, ownerKey{clientID, true, string(name)}, start, end, t) // courtesy.go
 	if d := conflict(f, ownerKey{clientID, true, string(name)}, start, end, t); d != nil {
 		return d
 	}

@@ -49,6 +49,21 @@ type Config struct {
 	OnRelease func(Released)
 	// Locks, if set, mirrors byte-range lock changes to the backend.
 	Locks LockHook
+	// OnRecall is called (without the Manager's lock held) with the
+	// delegations a conflicting request has just put under recall; the
+	// engine sends CB_RECALL for each (deleg.go).
+	OnRecall func([]Recall)
+	// Store, if set, persists client records (see grace.go); PrevClients
+	// are the previous instance's, as OpenStore returned them. With any,
+	// the Manager starts in a grace period of GraceTime (0: LeaseTime;
+	// negative: none).
+	Store       *Store
+	PrevClients []ClientRecord
+	GraceTime   time.Duration
+	// CourtesyTime bounds how long an expired client's state is kept
+	// while nothing conflicts with it (courtesy.go); 0: no courtesy,
+	// clients expire at the end of their lease.
+	CourtesyTime time.Duration
 }
 
 // Released lists what was torn down for one client.
@@ -93,6 +108,10 @@ type Manager struct {
 	expiredClients map[uint64]struct{}
 
 	pending []Released // collected under mu, delivered by unlock()
+	recalls []Recall   // likewise, for Config.OnRecall (deleg.go)
+	ndelegs atomic.Int64
+
+	rec recovery // restart recovery: grace period, persisted client records
 }
 
 var lastEpoch atomic.Uint32
@@ -150,6 +169,7 @@ func NewManager(cfg Config) *Manager {
 		expiredClients: map[uint64]struct{}{},
 	}
 	_, _ = rand.Read(m.rnd[:])
+	m.initRecovery(now)
 	binary.BigEndian.PutUint32(m.bootVerf[:4], m.epoch)
 	copy(m.bootVerf[4:], m.rnd[:4])
 	return m
@@ -170,13 +190,20 @@ func (m *Manager) LeaseTime() time.Duration { return m.cfg.LeaseTime }
 func (m *Manager) lock() { m.mu.Lock() }
 
 func (m *Manager) unlock() {
-	p := m.pending
-	m.pending = nil
+	p, rc := m.pending, m.recalls
+	m.pending, m.recalls = nil, nil
+	gen, recs, save := m.persistSnapshot()
 	m.mu.Unlock()
+	if save {
+		m.persist(gen, recs)
+	}
 	if m.cfg.OnRelease != nil {
 		for _, r := range p {
 			m.cfg.OnRelease(r)
 		}
+	}
+	if m.cfg.OnRecall != nil && len(rc) > 0 {
+		m.cfg.OnRecall(rc)
 	}
 }
 

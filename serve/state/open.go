@@ -49,6 +49,8 @@ type OpenArgs struct {
 	FHKey  string
 	Access uint32 // share_access (4.1 want bits are ignored)
 	Deny   uint32
+	// Reclaim: OPEN CLAIM_PREVIOUS after a server restart (grace.go).
+	Reclaim bool
 }
 
 // OpenResult is the outcome of Open.
@@ -100,8 +102,21 @@ func (m *Manager) Open(a OpenArgs) (OpenResult, error) {
 	if m.owners[o.key] != o {
 		return OpenResult{}, nfs4.ErrStaleClientID // owner's client went away
 	}
+	if a.Reclaim {
+		if err := m.reclaimCheck(o.client); err != nil {
+			return OpenResult{}, err
+		}
+	}
 	o.lastUsed = m.now()
 	o.client.lastRenew = o.lastUsed
+	if f := m.files[a.FHKey]; f != nil {
+		// Before getFile: expiring them may drop the file record.
+		ac, dn := access, a.Deny
+		if op := o.opens[a.FHKey]; op != nil {
+			ac, dn = ac|op.access, dn|op.deny
+		}
+		m.expireCourtesyOpens(f, o, ac, dn) // courtesy.go
+	}
 	f := m.getFile(a.FHKey)
 	op := o.opens[a.FHKey]
 	var res OpenResult
@@ -112,7 +127,22 @@ func (m *Manager) Open(a OpenArgs) (OpenResult, error) {
 	}
 	if shareConflict(f, o, newAccess, newDeny, access) {
 		m.gcFile(f)
+		if a.Reclaim {
+			return OpenResult{}, nfs4.ErrReclaimConflict // RFC 7530 §9.6.3.4
+		}
 		return OpenResult{}, nfs4.ErrShareDenied
+	}
+	// Other clients' delegations conflicting with this open are recalled
+	// and the open waits for them (RFC 8881 §10.4.4); a reader conflicts
+	// only with write delegations, unless it denies reading.
+	if m.breakDelegs(f, o.client, newAccess&nfs4.ShareAccessWrite != 0 || newDeny&nfs4.ShareDenyRead != 0) {
+		m.gcFile(f)
+		return OpenResult{}, nfs4.ErrDelay
+	}
+	if a.Reclaim {
+		// The owner was confirmed before the restart: a reclaim needs no
+		// OPEN_CONFIRM (as Linux nfsd does).
+		o.confirmed = true
 	}
 	if op == nil {
 		op = &Open{owner: o, file: f, locks: map[*lockState]struct{}{}}
@@ -301,6 +331,11 @@ func (m *Manager) CheckIO(sid nfs4.StateID, fhKey string, write bool, minor uint
 				if op.deny&want != 0 {
 					return nil, nfs4.ErrLocked
 				}
+			}
+			// I/O outside any open conflicts with delegations of
+			// every client (RFC 8881 §10.4.4).
+			if m.breakDelegs(f, nil, write) {
+				return nil, nfs4.ErrDelay
 			}
 		}
 		return nil, nil

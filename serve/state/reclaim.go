@@ -3,8 +3,9 @@ package state
 import "github.com/fsbridge/fsbridge/proto/nfs4"
 
 // ReclaimComplete records RECLAIM_COMPLETE (RFC 8881 §18.51) for the
-// client: a second one is NFS4ERR_COMPLETE_ALREADY. With no grace period
-// (nothing survives a restart yet) there is nothing else to do.
+// client: a second one is NFS4ERR_COMPLETE_ALREADY. The client may not
+// reclaim afterwards, and once every client recorded by the previous
+// instance has sent it the grace period ends early (grace.go).
 func (m *Manager) ReclaimComplete(clientID uint64) error {
 	m.lock()
 	defer m.unlock()
@@ -16,6 +17,8 @@ func (m *Manager) ReclaimComplete(clientID uint64) error {
 		return nfs4.ErrCompleteAlready
 	}
 	c.reclaimDone = true
+	m.recordClient(c)
+	m.clientReclaimDone(c)
 	return nil
 }
 

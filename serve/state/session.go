@@ -236,6 +236,7 @@ func (m *Manager) Sequence(a SequenceArgs) (SequenceResult, error) {
 	if a.Conn != nil && !hasConn(s.foreConns, a.Conn) {
 		s.foreConns = append(s.foreConns, a.Conn)
 	}
+	res.StatusFlags |= m.delegSeqFlags(s.client)
 	if len(s.backConns) == 0 {
 		res.StatusFlags |= nfs4.SeqStatusCBPathDownSession
 		if !clientHasBackChannel(s.client) {

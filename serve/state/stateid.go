@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/fsbridge/fsbridge/proto/nfs4"
 )
@@ -93,6 +94,7 @@ func (m *Manager) newState(kind Kind, c *Client, o *Owner) *stateRec {
 	binary.BigEndian.PutUint64(r.other[4:], m.nextState)
 	m.states[r.other] = r
 	c.states[r.other] = r
+	m.recordClient(c) // on stable storage before the state is handed out
 	if o != nil {
 		o.states[r.other] = r
 	}
@@ -116,8 +118,7 @@ func (m *Manager) dropState(r *stateRec) {
 	case r.lock != nil:
 		m.dropLockState(r.lock)
 	case r.deleg != nil:
-		delete(r.deleg.file.delegs, r.deleg)
-		m.gcFile(r.deleg.file)
+		m.dropDeleg(r)
 	}
 }
 
@@ -281,12 +282,14 @@ func (m *Manager) FreeStateID(clientID uint64, sid nfs4.StateID) error {
 	return nil
 }
 
-// Delegation is a delegation record (RFC 8881 §10.2). Granting and recall
-// are not implemented yet; the type fixes the stateid kind and indexing.
+// Delegation is a delegation record (RFC 8881 §10.2); see deleg.go.
 type Delegation struct {
-	rec  *stateRec
-	file *file
-	Type uint32 // nfs4.DelegateRead / DelegateWrite
+	rec      *stateRec
+	file     *file
+	Type     uint32 // nfs4.DelegateRead / DelegateWrite
+	minor    uint32 // minor version of the grant (4.0: no revoked stateids kept)
+	recalled bool   // CB_RECALL queued: revoked a lease after recallAt
+	recallAt time.Time
 }
 
 // RevokeState marks a stateid's state revoked (administratively, or for a

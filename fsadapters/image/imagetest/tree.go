@@ -36,6 +36,7 @@ const (
 	PrivateDir  = "private"        // mode 0700
 	EmptyFile   = "data/empty.txt" // 0 bytes
 	LongNameDir = "long"           // holds the 200-character name
+	RootFile    = "README.txt"     // a regular file in the root (fstest.RunReadOnly needs one)
 	BigFileSize = 20 << 20
 )
 
@@ -92,6 +93,7 @@ func makeTree(root string) error {
 		write(fmt.Sprintf("data/size-%d.bin", n), random(n), 0o644)
 	}
 	write(EmptyFile, nil, 0o644)
+	write(RootFile, []byte("fsbridge image test tree\n"), 0o644)
 	var text bytes.Buffer
 	for i := 0; text.Len() < 300000; i++ {
 		fmt.Fprintf(&text, "compressible text line %d, the quick brown fox jumps over the lazy dog\n", i)

@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fsbridge/fsbridge/fsadapters"
+	"github.com/fsbridge/fsbridge/fsadapters/fstest"
 	"github.com/fsbridge/fsbridge/fsadapters/image"
 	_ "github.com/fsbridge/fsbridge/fsadapters/image/all"
 	"github.com/fsbridge/fsbridge/fsadapters/image/imagetest"
@@ -200,6 +202,16 @@ func TestImages(t *testing.T) {
 			t0 := time.Now()
 			img := imagetest.BuildImage(t, tree, v)
 			t1 := time.Now()
+			// The backend conformance suite's read-only part, on the
+			// adapter over this image.
+			fstest.RunReadOnly(t, func(t *testing.T) fsadapters.FS {
+				fs, err := image.OpenFile(img, image.OpenOptions{})
+				if err != nil {
+					t.Fatalf("OpenFile(%s): %v", v, err)
+				}
+				t.Cleanup(func() { fs.Close() })
+				return fs
+			})
 			addr, logs := startServer(t, img)
 			mnt := mountAt(t, addr)
 			got, err := imagetest.Walk(mnt)
