@@ -48,6 +48,7 @@ import (
 
 	"github.com/fsbridge/fsbridge/fsadapters"
 	"github.com/fsbridge/fsbridge/fsadapters/image"
+	"github.com/fsbridge/fsbridge/fsadapters/image/pathtree"
 )
 
 const (
@@ -74,7 +75,7 @@ type frag struct{ off, n, phys int64 }
 
 // Reader is an open tar archive. It is safe for concurrent use.
 type Reader struct {
-	*tree
+	*pathtree.Tree[dataRef]
 	src  io.ReaderAt // the archive, or its decompressed temp file
 	size int64       // size of src
 	tmp  *os.File    // decompressed copy, nil for plain tar
@@ -202,7 +203,7 @@ func Open(r io.ReaderAt, size int64, opt image.Options) (*Reader, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rd := &Reader{src: r, size: size, tree: newTree(formatName)}
+	rd := &Reader{src: r, size: size, Tree: pathtree.New[dataRef](formatName)}
 	var head [10]byte
 	n, _ := r.ReadAt(head[:], 0)
 	comp := sniff(head[:n])
@@ -216,13 +217,13 @@ func Open(r io.ReaderAt, size int64, opt image.Options) (*Reader, error) {
 	}
 	ix := indexer{r: rd, log: log, name: opt.Name}
 	ix.run()
-	rd.tree.finish()
+	rd.Tree.Finish()
 	rd.info = image.Info{
 		Format:            formatName,
 		Label:             ix.label,
 		TotalBytes:        uint64(max(size, 0)),
 		UsedBytes:         uint64(max(size, 0)),
-		Files:             rd.tree.countFiles(),
+		Files:             rd.Tree.CountFiles(),
 		MaxName:           255,
 		TimeDelta:         time.Second,
 		SourceDescription: desc,
@@ -391,10 +392,10 @@ func (ix *indexer) add(hdrOff, dataOff int64, hdr *tar.Header) (next int64, ok b
 		ix.pax = true
 	}
 	size := ix.r.size
-	t := ix.r.tree
+	t := ix.r.Tree
 	ino := image.Ino(hdrOff/blockSize + 1)
-	n := &node{ino: ino}
-	a := &n.attr
+	n := &pathtree.Node[dataRef]{Ino: ino}
+	a := &n.Attr
 	a.Mode = uint32(hdr.Mode) & 0o7777
 	a.UID, a.GID = clampU32(int64(hdr.Uid)), clampU32(int64(hdr.Gid))
 	a.Mtime, a.Atime, a.Ctime = hdr.ModTime, hdr.AccessTime, hdr.ChangeTime
@@ -406,8 +407,8 @@ func (ix *indexer) add(hdrOff, dataOff int64, hdr *tar.Header) (next int64, ok b
 		a.Type = fsadapters.TypeRegular // resolved below
 	case tar.TypeSymlink:
 		a.Type = fsadapters.TypeSymlink
-		n.link = hdr.Linkname
-		a.Size = uint64(len(n.link))
+		n.Link = hdr.Linkname
+		a.Size = uint64(len(n.Link))
 	case tar.TypeChar, tar.TypeBlock:
 		a.Type = fsadapters.TypeChar
 		if hdr.Typeflag == tar.TypeBlock {
@@ -444,13 +445,13 @@ func (ix *indexer) add(hdrOff, dataOff int64, hdr *tar.Header) (next int64, ok b
 			return dataOff, false
 		}
 		if isSparse {
-			n.data.sparse = sp
+			n.Data.sparse = sp
 			phys = 0
 			if len(sp) > 0 {
 				phys = sp[len(sp)-1].phys + sp[len(sp)-1].n
 			}
 		}
-		n.data.off, n.data.phys = dataOff, phys
+		n.Data.off, n.Data.phys = dataOff, phys
 		a.SpaceUsed = uint64(roundUp(phys))
 	}
 	next = roundUp(dataOff + phys)
@@ -458,24 +459,24 @@ func (ix *indexer) add(hdrOff, dataOff int64, hdr *tar.Header) (next int64, ok b
 		ix.corrupt(hdrOff, fmt.Sprintf("data of %q runs past the end of the archive", hdr.Name), io.ErrUnexpectedEOF)
 	}
 
-	parts, okName := cleanPath(hdr.Name)
+	parts, okName := pathtree.CleanPath(hdr.Name)
 	if !okName {
 		ix.corrupt(hdrOff, fmt.Sprintf("member name %q escapes the archive root; entry skipped", hdr.Name), nil)
 		return next, true
 	}
 	if hdr.Typeflag == tar.TypeLink {
-		tparts, okT := cleanPath(hdr.Linkname)
-		target := t.lookup(tparts)
-		if !okT || len(tparts) == 0 || target == nil || target.attr.Type == fsadapters.TypeDir {
+		tparts, okT := pathtree.CleanPath(hdr.Linkname)
+		target := t.Find(tparts)
+		if !okT || len(tparts) == 0 || target == nil || target.Attr.Type == fsadapters.TypeDir {
 			ix.corrupt(hdrOff, fmt.Sprintf("hard link %q to missing or invalid target %q; entry skipped", hdr.Name, hdr.Linkname), nil)
 			return next, true
 		}
-		if len(parts) > 0 && t.lookup(parts) != target {
-			t.put(parts, target)
+		if len(parts) > 0 && t.Find(parts) != target {
+			t.Put(parts, target)
 		}
 		return next, true
 	}
-	if t.put(parts, n) == nil {
+	if t.Put(parts, n) == nil {
 		ix.corrupt(hdrOff, fmt.Sprintf("entry %q would replace a non-empty directory; skipped", hdr.Name), nil)
 	}
 	return next, true
@@ -660,30 +661,30 @@ func (ix *indexer) pax1Map(hdrOff, dataOff int64) ([]int64, error) {
 
 // Readlink implements image.Reader.
 func (rd *Reader) Readlink(ino image.Ino) (string, error) {
-	n, err := rd.node(ino)
+	n, err := rd.Node(ino)
 	if err != nil {
 		return "", err
 	}
-	if n.attr.Type != fsadapters.TypeSymlink {
+	if n.Attr.Type != fsadapters.TypeSymlink {
 		return "", unix.EINVAL
 	}
-	return n.link, nil
+	return n.Link, nil
 }
 
 // Open implements image.Reader.
 func (rd *Reader) Open(ino image.Ino) (io.ReaderAt, error) {
-	n, err := rd.node(ino)
+	n, err := rd.Node(ino)
 	if err != nil {
 		return nil, err
 	}
-	switch n.attr.Type {
+	switch n.Attr.Type {
 	case fsadapters.TypeRegular:
 	case fsadapters.TypeDir:
 		return nil, unix.EISDIR
 	default:
 		return nil, unix.EINVAL
 	}
-	return &fileReader{rd: rd, d: n.data, size: int64(n.attr.Size), ino: n.ino}, nil
+	return &fileReader{rd: rd, d: n.Data, size: int64(n.Attr.Size), ino: n.Ino}, nil
 }
 
 // Info implements image.Reader.

@@ -19,6 +19,7 @@ import (
 	"github.com/fsbridge/fsbridge/fsadapters"
 	"github.com/fsbridge/fsbridge/fsadapters/image"
 	"github.com/fsbridge/fsbridge/fsadapters/image/imagetest"
+	"github.com/fsbridge/fsbridge/fsadapters/image/pathtree"
 )
 
 // keepTB makes imagetest's TempDir calls land in a directory that outlives
@@ -264,7 +265,7 @@ func TestForgedIno(t *testing.T) {
 		inos = append(inos, image.Ino(rng.Uint64()), image.Ino(rng.Uint64N(1<<17)))
 	}
 	valid := map[image.Ino]bool{}
-	for ino := range r.byIno {
+	for _, ino := range r.Inos() {
 		valid[ino] = true
 	}
 	for _, ino := range inos {
@@ -334,12 +335,12 @@ func TestSparse(t *testing.T) {
 			imagetest.Run(t, "", "tar", append(args, "-cf", img, "-C", dir, "sparse.bin")...)
 			r := openFile(t, img, nil)
 			ino := lookupPath(t, r, "sparse.bin")
-			n := r.byIno[ino]
-			if n.data.sparse == nil {
+			n, _ := r.Node(ino)
+			if n.Data.sparse == nil {
 				t.Fatalf("sparse map not indexed")
 			}
-			if n.data.phys > 64<<10 {
-				t.Errorf("stored %d bytes, want only the data fragments", n.data.phys)
+			if n.Data.phys > 64<<10 {
+				t.Errorf("stored %d bytes, want only the data fragments", n.Data.phys)
 			}
 			ra, _ := r.Open(ino)
 			// Reads inside holes, inside data, across boundaries.
@@ -476,7 +477,7 @@ func TestNamesAndDuplicates(t *testing.T) {
 		t.Errorf("explicit dir attrs: %+v", d)
 	}
 	// Implied directories: 0755, root-owned, the newest mtime in the archive.
-	if d := got["a"]; d.Perm != 0o755 || d.UID != 0 || !d.Mtime.Equal(time.Unix(100, 0)) || d.Ino&syntheticBit == 0 {
+	if d := got["a"]; d.Perm != 0o755 || d.UID != 0 || !d.Mtime.Equal(time.Unix(100, 0)) || d.Ino&pathtree.SyntheticBit == 0 {
 		t.Errorf("implied dir: %+v", d)
 	}
 	if c := got["dev/c"]; c.Rdev != 4<<32|300000 || c.UID != 1<<22 {

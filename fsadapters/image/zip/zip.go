@@ -43,6 +43,7 @@ import (
 
 	"github.com/fsbridge/fsbridge/fsadapters"
 	"github.com/fsbridge/fsbridge/fsadapters/image"
+	"github.com/fsbridge/fsbridge/fsadapters/image/pathtree"
 )
 
 const (
@@ -71,7 +72,7 @@ type dataRef struct{ m *member }
 
 // Reader is an open zip archive. It is safe for concurrent use.
 type Reader struct {
-	*tree
+	*pathtree.Tree[dataRef]
 	src   io.ReaderAt
 	size  int64
 	cache *cache
@@ -181,7 +182,7 @@ func Open(r io.ReaderAt, size int64, opt image.Options) (*Reader, error) {
 	if err != nil {
 		return nil, image.Corrupt(formatName, -1, "end of central directory", err)
 	}
-	rd := &Reader{src: r, size: size, tree: newTree(formatName)}
+	rd := &Reader{src: r, size: size, Tree: pathtree.New[dataRef](formatName)}
 	budget := opt.CacheBytes
 	if budget <= 0 {
 		budget = defaultCache
@@ -215,12 +216,12 @@ func Open(r io.ReaderAt, size int64, opt image.Options) (*Reader, error) {
 		}
 		off += int64(cdHdrLen + nl + skip)
 	}
-	rd.tree.finish()
+	rd.Tree.Finish()
 	rd.info = image.Info{
 		Format:           formatName,
 		TotalBytes:       uint64(size),
 		UsedBytes:        uint64(size),
-		Files:            rd.tree.countFiles(),
+		Files:            rd.Tree.CountFiles(),
 		MaxName:          255,
 		TimeDelta:        2 * time.Second, // DOS time
 		NoHardLinks:      true,
@@ -328,13 +329,13 @@ func (rd *Reader) add(f *stdzip.File, cdOff int64, log *slog.Logger) bool {
 		corrupt("central directory record at offset 0")
 		return false
 	}
-	parts, ok := cleanPath(f.Name)
+	parts, ok := pathtree.CleanPath(f.Name)
 	if !ok {
 		corrupt(fmt.Sprintf("member name %q escapes the archive root; entry skipped", f.Name))
 		return false
 	}
-	n := &node{ino: image.Ino(cdOff)}
-	a := &n.attr
+	n := &pathtree.Node[dataRef]{Ino: image.Ino(cdOff)}
+	a := &n.Attr
 	x := parseExtra(f.Extra)
 	creator := f.CreatorVersion >> 8
 	mode := f.ExternalAttrs >> 16
@@ -386,9 +387,9 @@ func (rd *Reader) add(f *stdzip.File, cdOff int64, log *slog.Logger) bool {
 		}
 		a.Size = f.UncompressedSize64
 		a.SpaceUsed = f.CompressedSize64
-		n.data = dataRef{m: &member{f: f, cdOff: cdOff, dataAt: -1}}
+		n.Data = dataRef{m: &member{f: f, cdOff: cdOff, dataAt: -1}}
 	}
-	if rd.tree.put(parts, n) == nil {
+	if rd.Tree.Put(parts, n) == nil {
 		corrupt(fmt.Sprintf("member %q would replace a non-empty directory; skipped", f.Name))
 	}
 	return x.hasMtime
@@ -396,21 +397,21 @@ func (rd *Reader) add(f *stdzip.File, cdOff int64, log *slog.Logger) bool {
 
 // Readlink implements image.Reader: the target is the member's content.
 func (rd *Reader) Readlink(ino image.Ino) (string, error) {
-	n, err := rd.node(ino)
+	n, err := rd.Node(ino)
 	if err != nil {
 		return "", err
 	}
-	if n.attr.Type != fsadapters.TypeSymlink {
+	if n.Attr.Type != fsadapters.TypeSymlink {
 		return "", unix.EINVAL
 	}
-	if n.attr.Size > maxLink {
-		return "", image.Corrupt(formatName, int64(n.ino), "symlink target longer than PATH_MAX", nil)
+	if n.Attr.Size > maxLink {
+		return "", image.Corrupt(formatName, int64(n.Ino), "symlink target longer than PATH_MAX", nil)
 	}
 	ra, err := rd.reader(n)
 	if err != nil {
 		return "", err
 	}
-	buf := make([]byte, n.attr.Size)
+	buf := make([]byte, n.Attr.Size)
 	k, err := ra.ReadAt(buf, 0)
 	if k == len(buf) {
 		return string(buf), nil
@@ -420,11 +421,11 @@ func (rd *Reader) Readlink(ino image.Ino) (string, error) {
 
 // Open implements image.Reader.
 func (rd *Reader) Open(ino image.Ino) (io.ReaderAt, error) {
-	n, err := rd.node(ino)
+	n, err := rd.Node(ino)
 	if err != nil {
 		return nil, err
 	}
-	switch n.attr.Type {
+	switch n.Attr.Type {
 	case fsadapters.TypeRegular:
 	case fsadapters.TypeDir:
 		return nil, unix.EISDIR
@@ -434,8 +435,8 @@ func (rd *Reader) Open(ino image.Ino) (io.ReaderAt, error) {
 	return rd.reader(n)
 }
 
-func (rd *Reader) reader(n *node) (io.ReaderAt, error) {
-	m := n.data.m
+func (rd *Reader) reader(n *pathtree.Node[dataRef]) (io.ReaderAt, error) {
+	m := n.Data.m
 	if m == nil {
 		return nil, unix.EINVAL
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/fsbridge/fsbridge/fsadapters"
 	"github.com/fsbridge/fsbridge/fsadapters/image"
 	"github.com/fsbridge/fsbridge/fsadapters/image/imagetest"
+	"github.com/fsbridge/fsbridge/fsadapters/image/pathtree"
 )
 
 // keepTB makes imagetest's TempDir calls land in a directory that outlives
@@ -230,13 +231,13 @@ func TestRandomAccess(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.variant == "zip" {
-				if r.byIno[ino].data.m.f.Method != stdzip.Deflate {
+				if nodeOf(r, ino).Data.m.f.Method != stdzip.Deflate {
 					t.Fatal("big file not deflated; the test would not exercise the cache")
 				}
 			}
 			checkRandomReads(t, ra, want, 1)
 			if c.variant == "zip" {
-				e := r.cache.m[r.byIno[ino].data.m]
+				e := r.cache.m[nodeOf(r, ino).Data.m]
 				if e == nil || (c.cache == 0) != (e.file != nil) {
 					t.Errorf("cache entry %+v: wrong placement for budget %d", e, c.cache)
 				}
@@ -325,14 +326,14 @@ func TestForgedIno(t *testing.T) {
 	r := openFile(t, build(t, "zip-stored"), image.Options{})
 	rng := rand.New(rand.NewPCG(3, 4))
 	inos := []image.Ino{0, 1, r.Root() - 1, r.Root() + 1, 1 << 63, ^image.Ino(0)}
-	for ino := range r.byIno {
+	for _, ino := range r.Inos() {
 		inos = append(inos, ino-1, ino+1)
 	}
 	for i := 0; i < 2000; i++ {
 		inos = append(inos, image.Ino(rng.Uint64()), image.Ino(rng.Uint64N(1<<26)))
 	}
 	for _, ino := range inos {
-		if r.byIno[ino] != nil {
+		if _, err := r.Node(ino); err == nil {
 			continue
 		}
 		if _, err := r.Stat(ino); !errors.Is(err, fsadapters.ErrStale) {
@@ -409,7 +410,7 @@ func TestMetadata(t *testing.T) {
 			if len(args) == 0 && (d.Perm != 0o750 || d.Nlink != 2) {
 				t.Errorf("dir: %+v", d)
 			}
-			if len(args) == 1 && args[0] == "-D" && (d.Perm != 0o755 || d.Ino&syntheticBit == 0) {
+			if len(args) == 1 && args[0] == "-D" && (d.Perm != 0o755 || d.Ino&pathtree.SyntheticBit == 0) {
 				t.Errorf("implied dir: %+v", d)
 			}
 			if got[""].Nlink != 2+3 {
@@ -705,4 +706,9 @@ func manyEntries(t *testing.T, n int) time.Duration {
 		}
 	}
 	return time.Since(start)
+}
+
+func nodeOf(r *Reader, ino image.Ino) *pathtree.Node[dataRef] {
+	n, _ := r.Node(ino)
+	return n
 }
