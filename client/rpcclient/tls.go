@@ -298,29 +298,5 @@ func writeRecord(w io.Writer, bufs net.Buffers) (int64, error) {
 	}
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
-	buf := (*bp)[:0]
-	var n int64
-	flush := func() error {
-		m, err := w.Write(buf)
-		n += int64(m)
-		buf = buf[:0]
-		return err
-	}
-	for _, b := range bufs {
-		for len(b) > 0 {
-			k := copy(buf[len(buf):cap(buf)], b)
-			buf, b = buf[:len(buf)+k], b[k:]
-			if len(buf) == cap(buf) {
-				if err := flush(); err != nil {
-					return n, err
-				}
-			}
-		}
-	}
-	if len(buf) > 0 {
-		if err := flush(); err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	return rpc.WriteGathered(w, bufs, *bp)
 }

@@ -114,3 +114,35 @@ func PutRecordMark(bufs net.Buffers) error {
 	binary.BigEndian.PutUint32(bufs[0], lastFragment|uint32(total))
 	return nil
 }
+
+// WriteGathered writes bufs to w in chunks of cap(buf) bytes, using buf as
+// the staging area: over TLS each Write is a TLS record (and a system
+// call), so a record's many small pieces (mark, headers, payload) are
+// packed into full chunks instead.
+func WriteGathered(w io.Writer, bufs net.Buffers, buf []byte) (int64, error) {
+	buf = buf[:0]
+	var n int64
+	flush := func() error {
+		m, err := w.Write(buf)
+		n += int64(m)
+		buf = buf[:0]
+		return err
+	}
+	for _, b := range bufs {
+		for len(b) > 0 {
+			k := copy(buf[len(buf):cap(buf)], b)
+			buf, b = buf[:len(buf)+k], b[k:]
+			if len(buf) == cap(buf) {
+				if err := flush(); err != nil {
+					return n, err
+				}
+			}
+		}
+	}
+	if len(buf) > 0 {
+		if err := flush(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -269,33 +269,5 @@ func (c *Conn) writeBufs(bufs net.Buffers) (int64, error) {
 	}
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
-	return writeGathered(tc, bufs, (*bp)[:0])
-}
-
-// writeGathered writes bufs through w in chunks of cap(buf) bytes.
-func writeGathered(w net.Conn, bufs net.Buffers, buf []byte) (int64, error) {
-	var n int64
-	flush := func() error {
-		m, err := w.Write(buf)
-		n += int64(m)
-		buf = buf[:0]
-		return err
-	}
-	for _, b := range bufs {
-		for len(b) > 0 {
-			k := copy(buf[len(buf):cap(buf)], b)
-			buf, b = buf[:len(buf)+k], b[k:]
-			if len(buf) == cap(buf) {
-				if err := flush(); err != nil {
-					return n, err
-				}
-			}
-		}
-	}
-	if len(buf) > 0 {
-		if err := flush(); err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	return rpc.WriteGathered(tc, bufs, *bp)
 }
