@@ -1,7 +1,6 @@
 package image
 
 import (
-	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fsbridge/fsbridge/fsadapters"
+	"github.com/fsbridge/fsbridge/fsadapters/image/internal/lru"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,7 +46,7 @@ type FS struct {
 
 	closer io.Closer // the image file, for OpenFile
 
-	dirs dirCache
+	dirs *lru.Cache[Ino, []Dirent] // listings (newDirCache)
 
 	faultMu    sync.Mutex
 	faults     map[string]bool // corrupt offsets (and panics) already logged
@@ -73,7 +73,7 @@ func newFS(r Reader, name string, log *slog.Logger, imageSeed []byte) *FS {
 		log = slog.New(slog.DiscardHandler)
 	}
 	fs := &FS{r: r, name: name, log: log, faults: map[string]bool{}}
-	fs.dirs.init()
+	fs.dirs = newDirCache()
 	fs.info = fs.safeInfo()
 	fs.root = fs.safeRoot()
 	fs.fp = fs.fingerprint(imageSeed)
@@ -412,14 +412,14 @@ func (fs *FS) ReadDir(ctx context.Context, cred *fsadapters.Cred, dirfh fsadapte
 
 // listing returns the reader's listing of dir, through the cache.
 func (fs *FS) listing(dir Ino) ([]Dirent, error) {
-	if ents, ok := fs.dirs.get(dir); ok {
+	if ents, ok := fs.dirs.Get(dir); ok {
 		return ents, nil
 	}
 	var ents []Dirent
 	if err := fs.call("ReadDir", dir, func() (err error) { ents, err = fs.r.ReadDir(dir); return err }); err != nil {
 		return nil, err
 	}
-	fs.dirs.put(dir, ents)
+	putListing(fs.dirs, dir, ents)
 	return ents, nil
 }
 
@@ -568,53 +568,13 @@ func (fs *FS) Rename(context.Context, *fsadapters.Cred, fsadapters.FileHandle, s
 
 var _ fsadapters.FS = (*FS)(nil)
 
-// dirCache is an LRU of directory listings bounded by listings and by
-// total entries.
-type dirCache struct {
-	mu      sync.Mutex
-	lru     *list.List // of *dirCacheEnt, most recent first
-	byIno   map[Ino]*list.Element
-	entries int
+// newDirCache is the LRU of directory listings: bounded by listings and
+// by total entries (a listing costs its length).
+func newDirCache() *lru.Cache[Ino, []Dirent] {
+	return lru.New[Ino, []Dirent](dirCacheEntries, dirCacheDirs)
 }
 
-type dirCacheEnt struct {
-	ino  Ino
-	ents []Dirent
-}
-
-func (c *dirCache) init() {
-	c.lru = list.New()
-	c.byIno = map[Ino]*list.Element{}
-}
-
-func (c *dirCache) get(ino Ino) ([]Dirent, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.byIno[ino]
-	if !ok {
-		return nil, false
-	}
-	c.lru.MoveToFront(el)
-	return el.Value.(*dirCacheEnt).ents, true
-}
-
-func (c *dirCache) put(ino Ino, ents []Dirent) {
-	if len(ents) > dirCacheEntries {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.byIno[ino]; ok {
-		c.lru.MoveToFront(el)
-		return
-	}
-	c.byIno[ino] = c.lru.PushFront(&dirCacheEnt{ino: ino, ents: ents})
-	c.entries += len(ents)
-	for c.lru.Len() > dirCacheDirs || c.entries > dirCacheEntries {
-		el := c.lru.Back()
-		e := el.Value.(*dirCacheEnt)
-		c.lru.Remove(el)
-		delete(c.byIno, e.ino)
-		c.entries -= len(e.ents)
-	}
+// putListing caches the listing of dir at its length.
+func putListing(c *lru.Cache[Ino, []Dirent], dir Ino, ents []Dirent) {
+	c.Put(dir, ents, int64(len(ents)))
 }

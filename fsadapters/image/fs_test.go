@@ -482,20 +482,19 @@ func TestReadDirPaged10000(t *testing.T) {
 }
 
 func TestDirCacheBounded(t *testing.T) {
-	var c dirCache
-	c.init()
+	c := newDirCache()
 	for i := 1; i <= dirCacheDirs+10; i++ {
-		c.put(Ino(i), make([]Dirent, 3))
+		putListing(c, Ino(i), make([]Dirent, 3))
 	}
-	if c.lru.Len() != dirCacheDirs || c.entries != 3*dirCacheDirs {
-		t.Errorf("cache holds %d listings, %d entries", c.lru.Len(), c.entries)
+	if c.Len() != dirCacheDirs || c.Used() != 3*dirCacheDirs {
+		t.Errorf("cache holds %d listings, %d entries", c.Len(), c.Used())
 	}
-	if _, ok := c.get(1); ok {
+	if _, ok := c.Get(1); ok {
 		t.Error("oldest listing not evicted")
 	}
-	c.put(99999, make([]Dirent, dirCacheEntries))
-	if c.entries > dirCacheEntries {
-		t.Errorf("%d entries cached", c.entries)
+	putListing(c, 99999, make([]Dirent, dirCacheEntries))
+	if c.Used() > dirCacheEntries {
+		t.Errorf("%d entries cached", c.Used())
 	}
 }
 

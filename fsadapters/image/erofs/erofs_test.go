@@ -254,8 +254,8 @@ func testRandomAccess(t *testing.T, variant, file string) {
 			t.Error(err)
 		}
 	}
-	if r.zcache.used > r.zcache.limit {
-		t.Errorf("cache holds %d bytes, limit %d", r.zcache.used, r.zcache.limit)
+	if r.zcache.data.Used() > r.zcache.data.MaxCost() {
+		t.Errorf("cache holds %d bytes, limit %d", r.zcache.data.Used(), r.zcache.data.MaxCost())
 	}
 	// The sparse file reads back with its zeros.
 	sparse, err := os.ReadFile(filepath.Join(fix.tree, imagetest.SparseFile))

@@ -1,13 +1,14 @@
 package erofs
 
 import (
-	"container/list"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/fsbridge/fsbridge/fsadapters/image/internal/lru"
 )
 
 // Compressed files (layouts COMPRESSED_FULL and COMPRESSED_COMPACT, lz4).
@@ -439,14 +440,12 @@ type zkey struct {
 	la  int64
 }
 
-// zcache is a byte-bounded LRU of decompressed extents, shared per image.
+// zcache is a byte-bounded LRU of decompressed extents, shared per image,
+// and the last extent mapped per file (the next sequential read's hint).
 type zcache struct {
-	mu    sync.Mutex
-	limit int64
-	used  int64
-	ll    *list.List
-	m     map[zkey]*list.Element
-	last  map[uint64]zextent // last extent mapped per nid, bounded
+	data *lru.Cache[zkey, []byte]
+	mu   sync.Mutex
+	last map[uint64]zextent // last extent mapped per nid, bounded
 }
 
 const maxLastExtents = 4096
@@ -467,51 +466,20 @@ func (c *zcache) setLastExtent(nid uint64, ex zextent) {
 	c.last[nid] = ex
 }
 
-type zentry struct {
-	key  zkey
-	data []byte
-}
-
 func newZcache(limit int64) *zcache {
-	return &zcache{limit: limit, ll: list.New(), m: map[zkey]*list.Element{}, last: map[uint64]zextent{}}
+	return &zcache{data: lru.New[zkey, []byte](limit, 0), last: map[uint64]zextent{}}
 }
 
 func (c *zcache) get(k zkey) []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.m[k]; ok {
-		c.ll.MoveToFront(e)
-		return e.Value.(*zentry).data
-	}
-	return nil
+	b, _ := c.data.Get(k)
+	return b
 }
 
-func (c *zcache) put(k zkey, b []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if int64(len(b)) > c.limit {
-		return
-	}
-	if e, ok := c.m[k]; ok {
-		c.used -= int64(len(e.Value.(*zentry).data))
-		c.ll.Remove(e)
-	}
-	c.m[k] = c.ll.PushFront(&zentry{key: k, data: b})
-	c.used += int64(len(b))
-	for c.used > c.limit {
-		e := c.ll.Back()
-		ze := e.Value.(*zentry)
-		c.ll.Remove(e)
-		delete(c.m, ze.key)
-		c.used -= int64(len(ze.data))
-	}
-}
+func (c *zcache) put(k zkey, b []byte) { c.data.Put(k, b, int64(len(b))) }
 
 func (c *zcache) reset() {
+	c.data.Reset()
 	c.mu.Lock()
-	c.ll.Init()
-	c.m = map[zkey]*list.Element{}
 	c.last = map[uint64]zextent{}
-	c.used = 0
 	c.mu.Unlock()
 }

@@ -148,7 +148,7 @@ func (fs *Reader) dir(ino image.Ino) (*dirInfo, *inode, error) {
 	if in.mode&sIFMT != sIFDIR {
 		return nil, nil, unix.ENOTDIR
 	}
-	if d, ok := fs.dirs.get(n); ok {
+	if d, ok := fs.dirs.Get(n); ok {
 		return d, in, nil
 	}
 	p := &dirParser{fs: fs, in: in, d: &dirInfo{byName: map[string]image.Ino{}}}
@@ -205,7 +205,7 @@ func (fs *Reader) dir(ino image.Ino) (*dirInfo, *inode, error) {
 	for _, e := range p.d.ents {
 		cost += int64(len(e.Name))*2 + 96 // slice entry, map entry, two string headers
 	}
-	fs.dirs.put(n, p.d, cost)
+	fs.dirs.Put(n, p.d, cost)
 	return p.d, in, nil
 }
 

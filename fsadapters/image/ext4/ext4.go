@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/fsbridge/fsbridge/fsadapters/image"
+	"github.com/fsbridge/fsbridge/fsadapters/image/internal/lru"
 )
 
 const format = "ext4"
@@ -130,10 +131,10 @@ type Reader struct {
 	hasExtra   bool   // inodes larger than 128 bytes may carry *_extra fields
 	clusterLen int64  // bytes per allocation cluster (bigalloc), == bs otherwise
 
-	inodes  *lru[uint32, *inode]
-	maps    *lru[uint32, *blockMap]
-	dirs    *lru[uint32, *dirInfo]
-	bitmaps *lru[uint32, []byte]
+	inodes  *lru.Cache[uint32, *inode]
+	maps    *lru.Cache[uint32, *blockMap]
+	dirs    *lru.Cache[uint32, *dirInfo]
+	bitmaps *lru.Cache[uint32, []byte]
 }
 
 var _ image.Reader = (*Reader)(nil)
@@ -216,10 +217,10 @@ func Open(r io.ReaderAt, size int64, opt image.Options) (*Reader, error) {
 		opt.Log.Warn("ext4: the journal needs recovery; it is not replayed, recent changes may be missing", "image", opt.Name)
 	}
 	inodeBytes := max(opt.CacheBytes/8, 1<<20)
-	fs.inodes = newLRU[uint32, *inode](inodeBytes)
-	fs.maps = newLRU[uint32, *blockMap](max(opt.CacheBytes/4, 4<<20))
-	fs.dirs = newLRU[uint32, *dirInfo](max(opt.CacheBytes/2, 32<<20))
-	fs.bitmaps = newLRU[uint32, []byte](max(opt.CacheBytes/16, 1<<20))
+	fs.inodes = lru.New[uint32, *inode](inodeBytes, 0)
+	fs.maps = lru.New[uint32, *blockMap](max(opt.CacheBytes/4, 4<<20), 0)
+	fs.dirs = lru.New[uint32, *dirInfo](max(opt.CacheBytes/2, 32<<20), 0)
+	fs.bitmaps = lru.New[uint32, []byte](max(opt.CacheBytes/16, 1<<20), 0)
 	// The root must be a readable directory, or nothing else will be.
 	ri, err := fs.inode(rootIno)
 	if err != nil {

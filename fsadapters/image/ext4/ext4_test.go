@@ -16,6 +16,7 @@ import (
 	"github.com/fsbridge/fsbridge/fsadapters"
 	"github.com/fsbridge/fsbridge/fsadapters/image"
 	"github.com/fsbridge/fsbridge/fsadapters/image/imagetest"
+	"github.com/fsbridge/fsbridge/fsadapters/image/internal/lru"
 )
 
 // variants are the imagetest variants of this format plus images made here
@@ -445,7 +446,8 @@ func TestConcurrentWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Shrink every cache to a few entries.
-	r.inodes.max, r.maps.max, r.dirs.max, r.bitmaps.max = 4000, 2000, 20000, 3*r.bs
+	r.inodes, r.maps = lru.New[uint32, *inode](4000, 0), lru.New[uint32, *blockMap](2000, 0)
+	r.dirs, r.bitmaps = lru.New[uint32, *dirInfo](20000, 0), lru.New[uint32, []byte](3*r.bs, 0)
 	var wg sync.WaitGroup
 	res := make([][]string, 4)
 	errs := make([]error, 4)

@@ -192,7 +192,7 @@ func (b *mapBuilder) indirect(ptr uint64, level int, lblk uint64) error {
 
 // blockMap returns the (cached) block map of a file or directory inode.
 func (fs *Reader) blockMap(in *inode) (*blockMap, error) {
-	if m, ok := fs.maps.get(in.ino); ok {
+	if m, ok := fs.maps.Get(in.ino); ok {
 		return m, nil
 	}
 	b := &mapBuilder{fs: fs, in: in, nblk: (in.size + uint64(fs.bs) - 1) / uint64(fs.bs)}
@@ -221,7 +221,7 @@ func (fs *Reader) blockMap(in *inode) (*blockMap, error) {
 		}
 	}
 	m := &blockMap{runs: b.runs}
-	fs.maps.put(in.ino, m, int64(len(m.runs))*24+64)
+	fs.maps.Put(in.ino, m, int64(len(m.runs))*24+64)
 	return m, nil
 }
 

@@ -74,7 +74,7 @@ func (fs *Reader) inodeInUse(ino uint32) (bool, error) {
 	if groupCsum && i >= fs.sb.inodesPerGroup-min(gd.itableUnused, fs.sb.inodesPerGroup) {
 		return false, nil // past the last initialised inode of the group
 	}
-	bm, ok := fs.bitmaps.get(g)
+	bm, ok := fs.bitmaps.Get(g)
 	if !ok {
 		bm = make([]byte, fs.bs)
 		off := int64(gd.inodeBitmap) * fs.bs
@@ -90,7 +90,7 @@ func (fs *Reader) inodeInUse(ino uint32) (bool, error) {
 				return false, corrupt(off, "inode bitmap", fmt.Errorf("group %d: checksum mismatch", g))
 			}
 		}
-		fs.bitmaps.put(g, bm, fs.bs)
+		fs.bitmaps.Put(g, bm, fs.bs)
 	}
 	return bm[i/8]&(1<<(i%8)) != 0, nil
 }
@@ -101,7 +101,7 @@ func (fs *Reader) inode(ino uint32) (*inode, error) {
 	if ino == 0 || ino > fs.sb.inodesCount || (ino < fs.sb.firstIno && ino != rootIno) {
 		return nil, fsadapters.ErrStale
 	}
-	if in, ok := fs.inodes.get(ino); ok {
+	if in, ok := fs.inodes.Get(ino); ok {
 		return in, nil
 	}
 	used, err := fs.inodeInUse(ino)
@@ -123,7 +123,7 @@ func (fs *Reader) inode(ino uint32) (*inode, error) {
 	if in.links == 0 || in.mode == 0 {
 		return nil, fsadapters.ErrStale // deleted, or orphaned and not reachable
 	}
-	fs.inodes.put(ino, in, int64(fs.sb.inodeSize)+200)
+	fs.inodes.Put(ino, in, int64(fs.sb.inodeSize)+200)
 	return in, nil
 }
 

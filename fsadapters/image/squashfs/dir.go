@@ -21,7 +21,7 @@ type dir struct {
 const maxDirBytes = 64 << 20
 
 func (fr *Reader) dirOf(ino Ino) (*dir, error) {
-	if d, ok := fr.dirs.get(ino); ok {
+	if d, ok := fr.dirs.Get(ino); ok {
 		return d, nil
 	}
 	in, err := fr.inodeOf(ino, false)
@@ -35,7 +35,7 @@ func (fr *Reader) dirOf(ino Ino) (*dir, error) {
 	if err != nil {
 		return nil, err
 	}
-	fr.dirs.add(ino, d, cost)
+	fr.dirs.Put(ino, d, cost)
 	return d, nil
 }
 

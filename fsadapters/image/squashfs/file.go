@@ -29,7 +29,7 @@ type file struct {
 
 // Open implements image.Reader.
 func (fr *Reader) Open(ino Ino) (io.ReaderAt, error) {
-	if f, ok := fr.files.get(ino); ok {
+	if f, ok := fr.files.Get(ino); ok {
 		return f, nil
 	}
 	in, err := fr.inodeOf(ino, true)
@@ -55,7 +55,7 @@ func (fr *Reader) Open(ino Ino) (io.ReaderAt, error) {
 		f.offs[i] = pos
 		pos += n
 	}
-	fr.files.add(ino, f, int64(len(f.words))*12+128)
+	fr.files.Put(ino, f, int64(len(f.words))*12+128)
 	return f, nil
 }
 
@@ -128,7 +128,7 @@ func (f *file) readBlock(i, within int64, dst []byte) error {
 
 // block returns the decompressed block of n bytes at pos, cached.
 func (fr *Reader) block(pos, n int64, what string) ([]byte, error) {
-	if data, ok := fr.data.get(pos); ok {
+	if data, ok := fr.data.Get(pos); ok {
 		return data, nil
 	}
 	raw := make([]byte, n)
@@ -139,7 +139,7 @@ func (fr *Reader) block(pos, n int64, what string) ([]byte, error) {
 	if err != nil {
 		return nil, corrupt(pos, what, err)
 	}
-	fr.data.add(pos, data, int64(cap(data))+64)
+	fr.data.Put(pos, data, int64(cap(data))+64)
 	return data, nil
 }
 
@@ -159,14 +159,14 @@ func (fr *Reader) fragment(idx uint32) ([]byte, error) {
 		return nil, corrupt(int64(fr.sb.fragTable), "fragment table", fmt.Errorf("entry %d: %d bytes at %d", idx, n, start))
 	}
 	if w&blockUncompressed != 0 {
-		if data, ok := fr.data.get(start); ok {
+		if data, ok := fr.data.Get(start); ok {
 			return data, nil
 		}
 		data := make([]byte, n)
 		if err := readFull(fr.r, data, start); err != nil {
 			return nil, corrupt(start, "fragment block", err)
 		}
-		fr.data.add(start, data, n+64)
+		fr.data.Put(start, data, n+64)
 		return data, nil
 	}
 	return fr.block(start, n, "fragment block")

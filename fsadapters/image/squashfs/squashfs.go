@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fsbridge/fsbridge/fsadapters/image"
+	"github.com/fsbridge/fsbridge/fsadapters/image/internal/lru"
 )
 
 const (
@@ -90,10 +91,10 @@ type Reader struct {
 	inodeEnd int64 // end of the inode table region (the directory table start)
 	dirEnd   int64 // end of the directory table region
 
-	meta  *lru[int64, *metaBlock] // decompressed metadata blocks by image offset
-	data  *lru[int64, []byte]     // decompressed data and fragment blocks by image offset
-	dirs  *lru[Ino, *dir]         // parsed directories
-	files *lru[Ino, *file]        // block offsets of opened files
+	meta  *lru.Cache[int64, *metaBlock] // decompressed metadata blocks by image offset
+	data  *lru.Cache[int64, []byte]     // decompressed data and fragment blocks by image offset
+	dirs  *lru.Cache[Ino, *dir]         // parsed directories
+	files *lru.Cache[Ino, *file]        // block offsets of opened files
 
 	pmu     sync.Mutex
 	parents map[uint32]uint64 // inode number → inode reference, learnt from directories
@@ -143,10 +144,10 @@ func Open(r io.ReaderAt, size int64, opt image.Options) (*Reader, error) {
 	fr := &Reader{
 		r: r, size: size, sb: sb, bs: int64(sb.blockSize), dec: dec,
 		inodeEnd: int64(sb.dirTable),
-		meta:     newLRU[int64, *metaBlock](max(cache/8, 1<<20)),
-		data:     newLRU[int64, []byte](max(cache, 2*int64(sb.blockSize))),
-		dirs:     newLRU[Ino, *dir](max(cache/4, 1<<20)),
-		files:    newLRU[Ino, *file](max(cache/8, 8<<20)),
+		meta:     lru.New[int64, *metaBlock](max(cache/8, 1<<20), 0),
+		data:     lru.New[int64, []byte](max(cache, 2*int64(sb.blockSize)), 0),
+		dirs:     lru.New[Ino, *dir](max(cache/4, 1<<20), 0),
+		files:    lru.New[Ino, *file](max(cache/8, 8<<20), 0),
 		parents:  map[uint32]uint64{},
 	}
 	// The directory table ends where the next table's index starts.
@@ -246,7 +247,7 @@ type metaBlock struct {
 // at or before end: a 2-byte header (bit 15: stored uncompressed, low 15
 // bits: size on disk), then the data, at most 8 KiB once decompressed.
 func (fr *Reader) metaBlockAt(pos, end int64) (*metaBlock, error) {
-	if mb, ok := fr.meta.get(pos); ok {
+	if mb, ok := fr.meta.Get(pos); ok {
 		if mb.next > end {
 			return nil, corrupt(pos, "metadata block", errors.New("crosses the end of its table"))
 		}
@@ -276,7 +277,7 @@ func (fr *Reader) metaBlockAt(pos, end int64) (*metaBlock, error) {
 		}
 	}
 	mb := &metaBlock{data: data, next: pos + 2 + n}
-	fr.meta.add(pos, mb, int64(len(data))+64)
+	fr.meta.Put(pos, mb, int64(len(data))+64)
 	return mb, nil
 }
 
