@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsbridge/fsbridge/internal/testbin"
 )
 
 // bin holds fs_serv and fsctl, built once for all tests.
@@ -52,37 +54,7 @@ type target struct {
 // startTCP runs fs_serv over dir on a free loopback port.
 func startTCP(t *testing.T, dir string) target {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(filepath.Join(bin, "fs_serv"), "--listen", "127.0.0.1", "-p", fmt.Sprint(port), dir)
-	var logBuf bytes.Buffer
-	cmd.Stderr = &logBuf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("fs_serv log:\n%s", logBuf.String())
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fs_serv did not start listening on %s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	addr := testbin.StartServer(t, filepath.Join(bin, "fs_serv"), "--listen", "127.0.0.1", "-p", "0", dir).Addr
 	return target{remote: func(p string) string { return addr + p }}
 }
 

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fsbridge/fsbridge/internal/testcert"
+
+	"github.com/fsbridge/fsbridge/internal/testbin"
 )
 
 // tlsFiles are a CA, a server certificate for 127.0.0.1 and a client
@@ -35,38 +32,8 @@ func makeTLSFiles(t *testing.T) tlsFiles {
 // startServ runs fs_serv with extra flags over dir on a free port.
 func startServ(t *testing.T, dir string, flags ...string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	args := append([]string{"--listen", "127.0.0.1", "-p", fmt.Sprint(port)}, flags...)
-	cmd := exec.Command(filepath.Join(bin, "fs_serv"), append(args, dir)...)
-	var logBuf bytes.Buffer
-	cmd.Stderr = &logBuf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("fs_serv log:\n%s", logBuf.String())
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fs_serv did not start: %s", logBuf.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	args := append([]string{"--listen", "127.0.0.1", "-p", "0"}, flags...)
+	return testbin.StartServer(t, filepath.Join(bin, "fs_serv"), append(args, dir)...).Addr
 }
 
 func TestTLS(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsbridge/fsbridge/internal/testbin"
 )
 
 // These tests run the real binaries: fs_serv on a loopback port and
@@ -80,37 +82,7 @@ func publicDir(t *testing.T, prefix string) string {
 func startServer(t *testing.T) (addr, export string) {
 	t.Helper()
 	export = publicDir(t, "mr-export-")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(filepath.Join(bin, "fs_serv"), "--listen", "127.0.0.1", "-p", fmt.Sprint(port), export)
-	var logBuf bytes.Buffer
-	cmd.Stderr = &logBuf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("fs_serv log:\n%s", logBuf.String())
-		}
-	})
-	addr = fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr, export
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fs_serv did not start: %v\n%s", err, logBuf.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return testbin.StartServer(t, filepath.Join(bin, "fs_serv"), "--listen", "127.0.0.1", "-p", "0", export).Addr, export
 }
 
 // mountpoint returns a new public directory, unmounted at the end of the

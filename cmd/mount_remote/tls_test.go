@@ -2,55 +2,23 @@ package main
 
 import (
 	"bytes"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/fsbridge/fsbridge/internal/testcert"
+
+	"github.com/fsbridge/fsbridge/internal/testbin"
 )
 
 // startTLSServer runs fs_serv with flags over a new public export.
 func startTLSServer(t *testing.T, flags ...string) (addr, export string) {
 	t.Helper()
 	export = publicDir(t, "mr-tls-export-")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	args := append([]string{"--listen", "127.0.0.1", "-p", fmt.Sprint(port)}, flags...)
-	cmd := exec.Command(filepath.Join(bin, "fs_serv"), append(args, export)...)
-	var logBuf bytes.Buffer
-	cmd.Stderr = &logBuf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("fs_serv log:\n%s", logBuf.String())
-		}
-	})
-	addr = fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr, export
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fs_serv did not start: %s", logBuf.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	args := append([]string{"--listen", "127.0.0.1", "-p", "0"}, flags...)
+	return testbin.StartServer(t, filepath.Join(bin, "fs_serv"), append(args, export)...).Addr, export
 }
 
 // readWrite writes a file through the mount and checks it on the export

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -56,9 +57,32 @@ func Build(t testing.TB, pkg string) string {
 
 // Server is a running fs_serv process.
 type Server struct {
-	Addr string // host:port it listens on
-	cmd  *exec.Cmd
-	done chan struct{}
+	Addr     string // host:port it listens on
+	cmd      *exec.Cmd
+	done     chan struct{}
+	stateDir string
+	killOnce sync.Once
+}
+
+// stateDirs in use by running servers: a second server on the same export
+// (at the same time) gets a directory of its own, a restarted one the
+// first server's (so its clients can reclaim).
+var (
+	stateMu   sync.Mutex
+	stateUsed = map[string]bool{}
+)
+
+func takeStateDir(export string) string {
+	stateMu.Lock()
+	defer stateMu.Unlock()
+	sum := sha256.Sum256([]byte(export))
+	for i := 0; ; i++ {
+		d := filepath.Join(os.TempDir(), fmt.Sprintf("fsbridge-test-state-%s-%d", hex.EncodeToString(sum[:8]), i))
+		if !stateUsed[d] {
+			stateUsed[d] = true
+			return d
+		}
+	}
 }
 
 var addrRE = regexp.MustCompile(`addr=(\S+)`)
@@ -66,21 +90,27 @@ var addrRE = regexp.MustCompile(`addr=(\S+)`)
 // StartFsServ runs fs_serv with args (e.g. "-p", "0", "--listen",
 // "127.0.0.1", "--lease", "5s", DIR) and waits until it reports the address
 // it serves. The process is killed when the test ends.
+func StartFsServ(t testing.TB, args ...string) *Server {
+	t.Helper()
+	return StartServer(t, Build(t, "cmd/fs_serv"), args...)
+}
+
+// StartServer is StartFsServ with an fs_serv binary the caller built.
 //
 // Unless args name a --state-dir, the client records go to a directory of
 // the test's own, derived from the export (the last argument), so a restart
 // within one test finds them (and reclaims work) and nothing is left in
-// fs_serv's default /var/lib/fsbridge.
-func StartFsServ(t testing.TB, args ...string) *Server {
+// fs_serv's default /var/lib/fsbridge. The server's log is shown when the
+// test fails.
+func StartServer(t testing.TB, bin string, args ...string) *Server {
 	t.Helper()
+	var stateDir string
 	if !slices.Contains(args, "--state-dir") && len(args) > 0 {
-		bin := Build(t, "cmd/fs_serv")
-		sum := sha256.Sum256([]byte(args[len(args)-1]))
-		sd := filepath.Join(filepath.Dir(bin), "state-"+hex.EncodeToString(sum[:8]))
-		t.Cleanup(func() { os.RemoveAll(sd) })
-		args = append([]string{"--state-dir", sd}, args...)
+		stateDir = takeStateDir(args[len(args)-1])
+		t.Cleanup(func() { os.RemoveAll(stateDir) })
+		args = append([]string{"--state-dir", stateDir}, args...)
 	}
-	cmd := exec.Command(Build(t, "cmd/fs_serv"), args...)
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -88,13 +118,30 @@ func StartFsServ(t testing.TB, args ...string) *Server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{cmd: cmd, done: make(chan struct{})}
-	t.Cleanup(s.Kill)
+	s := &Server{cmd: cmd, done: make(chan struct{}), stateDir: stateDir}
+	var logMu sync.Mutex
+	var logBuf []byte // the log's last maxLog bytes
+	const maxLog = 64 << 10
+	t.Cleanup(func() {
+		s.Kill()
+		logMu.Lock()
+		defer logMu.Unlock()
+		if t.Failed() && len(logBuf) > 0 {
+			t.Logf("fs_serv log (%s):\n%s", s.Addr, logBuf)
+		}
+	})
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sent := false
 		for sc.Scan() {
+			logMu.Lock()
+			logBuf = append(logBuf, sc.Text()...)
+			logBuf = append(logBuf, '\n')
+			if len(logBuf) > maxLog {
+				logBuf = logBuf[len(logBuf)-maxLog:]
+			}
+			logMu.Unlock()
 			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
 				found <- m[1]
 				sent = true
@@ -107,7 +154,7 @@ func StartFsServ(t testing.TB, args ...string) *Server {
 	select {
 	case s.Addr = <-found:
 	case <-s.done:
-		t.Fatal("fs_serv exited before serving")
+		t.Fatalf("fs_serv exited before serving:\n%s", logBuf)
 	case <-time.After(20 * time.Second):
 		t.Fatal("fs_serv did not report its address")
 	}
@@ -118,6 +165,13 @@ func StartFsServ(t testing.TB, args ...string) *Server {
 func (s *Server) Kill() {
 	s.cmd.Process.Kill()
 	<-s.done
+	s.killOnce.Do(func() {
+		if s.stateDir != "" {
+			stateMu.Lock()
+			delete(stateUsed, s.stateDir)
+			stateMu.Unlock()
+		}
+	})
 }
 
 // PID returns the process id (to sample its memory, for example).
