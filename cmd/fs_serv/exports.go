@@ -19,6 +19,7 @@ import (
 	"github.com/fsbridge/fsbridge/fsadapters/mem"
 	"github.com/fsbridge/fsbridge/proto/rpc"
 	"github.com/fsbridge/fsbridge/serve/nfs4srv"
+	"github.com/fsbridge/fsbridge/serve/state"
 )
 
 // Exports (docs/exports.md): one from the command line (DIR, IMAGE or
@@ -57,12 +58,16 @@ func (ef *exportFlags) multi() bool { return *ef.config != "" || len(ef.exports)
 // export, or bringing it back, reuses it (and its handles stay valid).
 type exportLoader struct {
 	flags    *exportFlags
+	stateDir string // "": none; handle keys then fall back (handleKey)
 	log      *slog.Logger
 	backends map[string]fsadapters.FS
 }
 
-func newExportLoader(ef *exportFlags, log *slog.Logger) *exportLoader {
-	return &exportLoader{flags: ef, log: log, backends: map[string]fsadapters.FS{}}
+func newExportLoader(ef *exportFlags, stateDir string, log *slog.Logger) *exportLoader {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &exportLoader{flags: ef, stateDir: stateDir, log: log, backends: map[string]fsadapters.FS{}}
 }
 
 // close closes every backend opened.
@@ -149,25 +154,54 @@ func (l *exportLoader) backend(source string, bo backendOpts) (fsadapters.FS, er
 		if err != nil {
 			return nil, err
 		}
+		abs, err := filepath.Abs(source)
+		if err != nil {
+			return nil, err
+		}
 		if st.IsDir() {
 			if bo != (backendOpts{}) {
 				return nil, errors.New("type= and partition= apply to an image file, not a directory")
 			}
-			d, err := dir.New(source, dir.Options{})
+			// An earlier version kept the key in the root's xattr:
+			// adopt it so that clients' handles stay valid.
+			legacy, _ := dir.KeyXattr(source)
+			hk, err := l.handleKey(abs, legacy)
+			if err != nil {
+				return nil, err
+			}
+			d, err := dir.New(source, dir.Options{HandleKey: hk})
 			if err != nil {
 				return nil, err
 			}
 			fs = d
 		} else {
-			img, err := image.OpenFile(source, image.OpenOptions{Type: bo.typ, Partition: bo.partition, Log: l.log})
+			hk, err := l.handleKey(abs, nil)
+			if err != nil {
+				return nil, err
+			}
+			img, err := image.OpenFile(source, image.OpenOptions{Type: bo.typ, Partition: bo.partition, Log: l.log, HandleKey: hk})
 			if err != nil {
 				return nil, imageErr(err)
 			}
+			info := img.Info()
+			l.log.Info("image", "path", img.Name(), "format", info.Format, "label", info.Label, "bytes", info.TotalBytes)
 			fs = img
 		}
 	}
 	l.backends[key] = fs
 	return fs, nil
+}
+
+// handleKey is the handle MAC key of the export source abs, kept in the
+// state directory (serve/state/keys.go). Without a state directory it is
+// nil: the dir backend then keeps its key in the export root's xattr, and
+// image handles are checked against a public key (still confined to the
+// image, but guessable).
+func (l *exportLoader) handleKey(abs string, legacy []byte) ([]byte, error) {
+	if l.stateDir == "" {
+		return nil, nil
+	}
+	return state.HandleKey(l.stateDir, abs, legacy)
 }
 
 // backendOpts are the options that select a backend rather than a policy.

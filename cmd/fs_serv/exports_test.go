@@ -65,7 +65,7 @@ func TestParseConfig(t *testing.T) {
 // AUTH_NONE allowed) unless asked.
 func TestSingleExportDefaults(t *testing.T) {
 	no, off := "", false
-	l := newExportLoader(&exportFlags{config: &no, opts: &no, rootSquash: &off}, nil)
+	l := newExportLoader(&exportFlags{config: &no, opts: &no, rootSquash: &off}, "", nil)
 	list, err := l.single(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestSingleExportDefaults(t *testing.T) {
 		t.Errorf("defaults: %+v", e)
 	}
 	on, opts := true, "ro,client=127.0.0.1"
-	l = newExportLoader(&exportFlags{config: &no, opts: &opts, rootSquash: &on}, nil)
+	l = newExportLoader(&exportFlags{config: &no, opts: &opts, rootSquash: &on}, "", nil)
 	list, err = l.single(nil)
 	if err != nil {
 		t.Fatal(err)

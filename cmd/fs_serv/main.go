@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/fsbridge/fsbridge/fsadapters"
-	"github.com/fsbridge/fsbridge/fsadapters/dir"
 	"github.com/fsbridge/fsbridge/fsadapters/image"
 	_ "github.com/fsbridge/fsbridge/fsadapters/image/all" // every image format
 	"github.com/fsbridge/fsbridge/fsadapters/mem"
@@ -102,62 +101,23 @@ func run() error {
 		return nil
 	}
 
-	loader := newExportLoader(exportFl, log)
-	defer loader.close()
-	var fs fsadapters.FS
-	var exportList []nfs4srv.ExportConfig
+	if *partition < 0 {
+		return errors.New("--partition N: N counts from 1")
+	}
 	switch {
 	case exportFl.multi():
 		if *useMem || fl.NArg() != 0 || *imgType != "" || *partition != 0 {
 			fl.Usage()
 			return errors.New("--config/--export replace --mem, DIR and IMAGE (give type= and partition= as export options)")
 		}
-		l, err := loader.load()
-		if err != nil {
-			return err
-		}
-		exportList = l
-	case *useMem && fl.NArg() == 0:
-		fs = mem.New()
-	case !*useMem && fl.NArg() == 1:
-		st, err := os.Stat(fl.Arg(0))
-		if err != nil {
-			return err
-		}
-		if st.IsDir() {
-			if *imgType != "" || *partition != 0 {
-				return errors.New("--type and --partition apply to an IMAGE file, not a directory")
-			}
-			d, err := dir.New(fl.Arg(0), dir.Options{})
-			if err != nil {
-				return err
-			}
-			fs = d
-			break
-		}
-		if *partition < 0 {
-			return errors.New("--partition N: N counts from 1")
-		}
-		img, err := image.OpenFile(fl.Arg(0), image.OpenOptions{Type: *imgType, Partition: *partition, Log: log})
-		if err != nil {
-			return imageErr(err)
-		}
-		defer img.Close()
-		info := img.Info()
-		log.Info("image", "path", img.Name(), "format", info.Format, "label", info.Label, "bytes", info.TotalBytes)
-		fs = img
+	case *useMem && fl.NArg() == 0, !*useMem && fl.NArg() == 1:
 	default:
 		fl.Usage()
 		return errors.New("give exactly one of --mem, DIR or IMAGE")
 	}
-	if fs != nil {
-		l, err := loader.single(fs)
-		if err != nil {
-			return err
-		}
-		exportList = l
-	}
 
+	// The state directory comes first: it holds the handle keys that the
+	// backends need (serve/state/keys.go).
 	stateKey := fl.Arg(0)
 	if exportFl.multi() {
 		stateKey = *exportFl.config + " " + exportFl.exports.String()
@@ -166,6 +126,28 @@ func run() error {
 	if err != nil {
 		return err
 	}
+
+	loader := newExportLoader(exportFl, sdir, log)
+	defer loader.close()
+	var exportList []nfs4srv.ExportConfig
+	if exportFl.multi() {
+		exportList, err = loader.load()
+	} else {
+		var fs fsadapters.FS = mem.New()
+		if !*useMem {
+			if st, serr := os.Stat(fl.Arg(0)); serr == nil && st.IsDir() && (*imgType != "" || *partition != 0) {
+				return errors.New("--type and --partition apply to an IMAGE file, not a directory")
+			}
+			fs, err = loader.backend(fl.Arg(0), backendOpts{typ: *imgType, partition: *partition})
+		}
+		if err == nil {
+			exportList, err = loader.single(fs)
+		}
+	}
+	if err != nil {
+		return err
+	}
+
 	nfs := nfs4srv.New(nfs4srv.Config{Exports: exportList, LeaseTime: *lease, Log: log, StateDir: sdir, GraceTime: *grace,
 		CourtesyTime: *courtesy, NoDelegations: *noDeleg, Metrics: metricsFl.nfs()})
 	defer nfs.Close()

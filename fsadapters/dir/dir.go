@@ -149,19 +149,17 @@ func (fs *FS) init(opts Options) error {
 
 // loadKey reads the handle MAC key from the root's trusted xattr, creating
 // it on first use. trusted.* is invisible to unprivileged users and to NFS
-// xattr clients (RFC 8276 only exposes user.*).
+// xattr clients (RFC 8276 only exposes user.*). fs_serv keeps keys in its
+// state directory instead (Options.HandleKey); this is the fallback when
+// it has none.
 func (fs *FS) loadKey() ([]byte, error) {
 	p := procPath(fs.rootFd)
-	buf := make([]byte, 64)
 	for try := 0; try < 2; try++ {
-		n, err := unix.Getxattr(p, keyXattr, buf)
-		if err == nil && n >= 16 {
-			return append([]byte(nil), buf[:n]...), nil
+		key, err := readKeyXattr(p)
+		if err != nil || key != nil {
+			return key, err
 		}
-		if err != nil && !errors.Is(err, unix.ENODATA) {
-			return nil, fmt.Errorf("dir: read handle key xattr %s on %q: %w (set Options.HandleKey on filesystems without trusted xattrs)", keyXattr, fs.path, err)
-		}
-		key := make([]byte, 32)
+		key = make([]byte, 32)
 		rand.Read(key)
 		err = unix.Setxattr(p, keyXattr, key, unix.XATTR_CREATE)
 		if err == nil {
@@ -172,6 +170,26 @@ func (fs *FS) loadKey() ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("dir: handle key xattr on %q is unusable", fs.path)
+}
+
+// KeyXattr returns the handle key that an earlier fs_serv kept in the
+// trusted xattr of root, or nil if there is none, so that a server moving
+// its keys into a state directory can adopt it and the handles clients
+// hold stay valid.
+func KeyXattr(root string) ([]byte, error) {
+	return readKeyXattr(root)
+}
+
+func readKeyXattr(p string) ([]byte, error) {
+	buf := make([]byte, 64)
+	n, err := unix.Getxattr(p, keyXattr, buf)
+	switch {
+	case err == nil && n >= 16:
+		return buf[:n], nil
+	case err == nil, errors.Is(err, unix.ENODATA), errors.Is(err, unix.EOPNOTSUPP):
+		return nil, nil
+	}
+	return nil, fmt.Errorf("dir: read handle key xattr %s on %q: %w (set Options.HandleKey on filesystems without trusted xattrs)", keyXattr, p, err)
 }
 
 // Close releases the root fd and all cached fds. Files opened earlier stay

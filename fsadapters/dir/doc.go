@@ -11,9 +11,9 @@
 //	version (1 byte) | handle_type (4 bytes, big endian) | f_handle | MAC (8 bytes)
 //
 // where MAC is HMAC-SHA256 over the preceding bytes, truncated, under a
-// per-export 32-byte key kept in the root directory's xattr
-// trusted.fsbridge.handlekey (created on first use, or given in
-// Options.HandleKey). open_by_handle_at decodes any handle on the whole
+// per-export 32-byte key: Options.HandleKey (fs_serv keeps one per export
+// in its state directory) or, without one, the root directory's xattr
+// trusted.fsbridge.handlekey (created on first use). open_by_handle_at decodes any handle on the whole
 // filesystem, so the backend must itself refuse objects outside the export:
 //
 //   - the MAC proves that this export minted the handle, i.e. that the

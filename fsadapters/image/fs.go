@@ -1,7 +1,9 @@
 package image
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -19,13 +21,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Handle layout (17 bytes): [version 1][Ino, big endian 8][fingerprint 8].
+// Handle layout (25 bytes):
+//
+//	[version 1][Ino, big endian 8][fingerprint 8][MAC 8]
+//
 // The fingerprint is a hash of the image's identity (see fingerprint), so a
 // handle minted for another image is ErrStale while a handle for the same
-// image stays valid across fs_serv restarts (Caps.HandlesPersist).
+// image stays valid across fs_serv restarts (Caps.HandlesPersist). The MAC
+// (HMAC-SHA256 under the export's handle key, truncated) makes guessed or
+// altered handles ErrBadHandle: every inode of an image lies inside the
+// export, but a client should only reach objects through names it was
+// allowed to look up. Without a key (SetHandleKey) a fixed public key is
+// used, which stops accidents, not forgers.
 const (
-	handleVersion = 1
-	handleLen     = 17
+	handleVersion = 2
+	handleMACLen  = 8
+	handleLen     = 17 + handleMACLen
 )
 
 // Bounds of the adapter's caches and log rate limits.
@@ -42,6 +53,7 @@ type FS struct {
 	log  *slog.Logger
 	info Info
 	fp   [8]byte
+	key  []byte // handle MAC key
 	root Ino
 
 	closer io.Closer // the image file, for OpenFile
@@ -77,7 +89,21 @@ func newFS(r Reader, name string, log *slog.Logger, imageSeed []byte) *FS {
 	fs.info = fs.safeInfo()
 	fs.root = fs.safeRoot()
 	fs.fp = fs.fingerprint(imageSeed)
+	fs.key = defaultHandleKey[:]
 	return fs
+}
+
+var defaultHandleKey = sha256.Sum256([]byte("fsbridge image default handle key"))
+
+// SetHandleKey sets the secret that authenticates handles (fs_serv keeps
+// one per export in its state directory). Call it before serving: handles
+// minted under another key are refused.
+func (fs *FS) SetHandleKey(key []byte) { fs.key = bytes.Clone(key) }
+
+func (fs *FS) mac(body []byte) []byte {
+	m := hmac.New(sha256.New, fs.key)
+	m.Write(body)
+	return m.Sum(nil)[:handleMACLen]
 }
 
 func (fs *FS) safeInfo() (info Info) {
@@ -210,18 +236,20 @@ func (fs *FS) handle(ino Ino) fsadapters.FileHandle {
 	h[0] = handleVersion
 	binary.BigEndian.PutUint64(h[1:], uint64(ino))
 	copy(h[9:], fs.fp[:])
+	copy(h[17:], fs.mac(h[:17]))
 	return h
 }
 
 func (fs *FS) decode(fh fsadapters.FileHandle) (Ino, error) {
-	if len(fh) != handleLen || fh[0] != handleVersion {
+	if len(fh) != handleLen || fh[0] != handleVersion || !hmac.Equal(fs.mac(fh[:17]), fh[17:]) {
 		return 0, fsadapters.ErrBadHandle
 	}
 	ino := Ino(binary.BigEndian.Uint64(fh[1:]))
 	if ino == 0 {
 		return 0, fsadapters.ErrBadHandle
 	}
-	if [8]byte(fh[9:]) != fs.fp {
+	// Minted by us for an image no longer there (same key, same source).
+	if [8]byte(fh[9:17]) != fs.fp {
 		return 0, fsadapters.ErrStale
 	}
 	return ino, nil

@@ -21,6 +21,7 @@ type OpenOptions struct {
 	Log        *slog.Logger // nil: slog.Default()
 	CacheBytes int64        // bound of decompressed-data caches; 0 = 32 MiB
 	TempDir    string       // for readers that spill data; "" = os.TempDir()
+	HandleKey  []byte       // secret for handle MACs (FS.SetHandleKey); nil = a fixed public key
 }
 
 // DefaultCacheBytes is the default per-image cache of decompressed data.
@@ -103,7 +104,11 @@ func openOn(img io.ReaderAt, size int64, path string, o OpenOptions) (*FS, error
 		if err != nil {
 			return nil, fmt.Errorf("%s: cannot open as %s: %w", name, f.Name, err)
 		}
-		return newFS(rd, name, o.Log, imageSeed(r, size)), nil
+		fs := newFS(rd, name, o.Log, imageSeed(r, size))
+		if o.HandleKey != nil {
+			fs.SetHandleKey(o.HandleKey)
+		}
+		return fs, nil
 	}
 	if o.Partition > 0 {
 		ps, err := ReadPartitions(img, size)

@@ -191,11 +191,23 @@ func (s *Store) save(gen uint64, epoch uint32, recs []ClientRecord) error {
 // writeAtomic replaces dir/name with data: a crash leaves the old or the
 // new file, never a torn one.
 func writeAtomic(dir, name string, data []byte) error {
+	return placeFile(dir, name, data, os.Rename)
+}
+
+// writeNewFile creates dir/name holding data, failing with os.ErrExist if
+// it exists: a crash leaves no file or all of data, never a torn one.
+func writeNewFile(dir, name string, data []byte) error {
+	return placeFile(dir, name, data, os.Link)
+}
+
+// placeFile writes data to a synced temporary file in dir, puts it at
+// dir/name with place (rename or link) and syncs the directory.
+func placeFile(dir, name string, data []byte, place func(old, new string) error) error {
 	tmp, err := os.CreateTemp(dir, name+".tmp*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
+	defer os.Remove(tmp.Name()) // no-op after a rename
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
@@ -207,7 +219,7 @@ func writeAtomic(dir, name string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+	if err := place(tmp.Name(), filepath.Join(dir, name)); err != nil {
 		return err
 	}
 	d, err := os.Open(dir)
