@@ -14,7 +14,7 @@ import (
 type limitFlags struct {
 	maxRecord, maxInFlight, maxInFlightTotal *int
 	maxConns, maxConnsPerAddr, maxReplyQueue *int
-	idle, record, write                      *time.Duration
+	idle, record, write, queue               *time.Duration
 }
 
 func addLimitFlags(fl *flag.FlagSet) *limitFlags {
@@ -28,6 +28,7 @@ func addLimitFlags(fl *flag.FlagSet) *limitFlags {
 		idle:             fl.Duration("idle-timeout", 5*time.Minute, "close a connection with nothing outstanding that is silent this long (at least 2 leases; 0: never)"),
 		record:           fl.Duration("record-timeout", rpcsrv.DefaultRecordTimeout, "close a connection that takes longer than this to send one request"),
 		write:            fl.Duration("write-timeout", rpcsrv.DefaultWriteTimeout, "close a connection that does not take a reply for this long"),
+		queue:            fl.Duration("queue-timeout", rpcsrv.DefaultQueueTimeout, "answer NFS4ERR_DELAY to a 4.1+ request that waited this long for a busy server (0: wait)"),
 	}
 }
 
@@ -51,6 +52,7 @@ func (l *limitFlags) apply(srv *rpcsrv.Server, lease time.Duration, stdio bool, 
 	srv.IdleTimeout = idle
 	srv.RecordTimeout = orDisabled(*l.record)
 	srv.WriteTimeout = orDisabled(*l.write)
+	srv.QueueTimeout = orDisabled(*l.queue)
 	if stdio {
 		srv.IdleTimeout = 0
 		return

@@ -46,6 +46,8 @@ func (t *Transport) Collect(w *Writer) {
 	w.Uint("fsbridge_connections_refused_total", st.Refused)
 	w.Family("fsbridge_rpc_running", TypeGauge, "RPC handlers running.")
 	w.Int("fsbridge_rpc_running", int64(st.Running))
+	w.Family("fsbridge_rpc_delayed_total", TypeCounter, "Calls answered NFS4ERR_DELAY unrun after waiting the queue timeout for a handler slot.")
+	w.Uint("fsbridge_rpc_delayed_total", st.Delayed)
 	w.Family("fsbridge_rpc_reply_queue_bytes", TypeGauge, "Reply bytes waiting to be written, all connections.")
 	w.Int("fsbridge_rpc_reply_queue_bytes", st.QueuedTx)
 	if d := t.srv.DRC; d != nil {

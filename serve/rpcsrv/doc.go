@@ -21,7 +21,9 @@
 // unsent reply bytes per connection (a peer that pipelines calls without
 // reading replies stops being read), connections in total and per peer
 // address (refused by closing at once, logged with a rate limit), and idle,
-// partial-record and write timeouts.
+// partial-record and write timeouts. A call that waits QueueTimeout for a
+// handler slot is answered at once if its Handler can do so without running
+// it (Overloader: NFSv4.1's NFS4ERR_DELAY on SEQUENCE), so clients back off.
 //
 // The transport answers by itself only what a program cannot: RPC_MISMATCH
 // for rpcvers != 2, AUTH_ERROR/AUTH_BADCRED for a malformed AUTH_SYS

@@ -3,6 +3,7 @@ package rpcsrv
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // fairSem is the server's MaxInFlightTotal handler slots, handed out
@@ -26,16 +27,39 @@ type fairQueue struct {
 
 func newFairSem(n int) *fairSem { return &fairSem{free: n} }
 
-// acquire takes a slot for q's connection, waiting until one is handed to
-// it or ctx ends (false).
-func (s *fairSem) acquire(ctx context.Context, q *fairQueue) bool {
+// tryAcquire takes a slot if one is free and nobody waits.
+func (s *fairSem) tryAcquire() bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.free > 0 && len(s.ring) == 0 {
 		s.free--
 		s.running++
-		s.mu.Unlock()
 		return true
 	}
+	return false
+}
+
+// acquire takes a slot for q's connection, waiting until one is handed to
+// it or ctx ends (false).
+func (s *fairSem) acquire(ctx context.Context, q *fairQueue) bool {
+	return s.acquireWithin(ctx, q, nil) == acquired
+}
+
+type acquireResult int
+
+const (
+	acquired acquireResult = iota
+	cancelled
+	timedOut
+)
+
+// acquireWithin is acquire that also gives up when timeout (if not nil)
+// fires.
+func (s *fairSem) acquireWithin(ctx context.Context, q *fairQueue, timeout <-chan time.Time) acquireResult {
+	if s.tryAcquire() {
+		return acquired
+	}
+	s.mu.Lock()
 	ch := make(chan struct{})
 	q.waiters = append(q.waiters, ch)
 	if !q.inRing {
@@ -44,24 +68,27 @@ func (s *fairSem) acquire(ctx context.Context, q *fairQueue) bool {
 	}
 	s.dispatch()
 	s.mu.Unlock()
+	res := cancelled
 	select {
 	case <-ch:
-		return true
+		return acquired
 	case <-ctx.Done():
+	case <-timeout:
+		res = timedOut
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, w := range q.waiters {
 		if w == ch {
 			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
-			return false
+			return res
 		}
 	}
-	// Handed a slot as ctx ended: give it back.
+	// Handed a slot as we gave up: give it back.
 	s.running--
 	s.free++
 	s.dispatch()
-	return false
+	return res
 }
 
 // release returns a slot.

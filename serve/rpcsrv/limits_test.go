@@ -357,3 +357,55 @@ func TestHandlerSlotsFairAcrossConns(t *testing.T) {
 		t.Fatalf("B's call took %v behind A's queue", d)
 	}
 }
+
+// overloadToy answers procEcho calls it cannot run in time with "busy".
+type overloadToy struct{ *toy }
+
+func (o overloadToy) Overloaded(c *rpcsrv.Call) (rpcsrv.Reply, bool) {
+	if c.Proc != procEcho {
+		return rpcsrv.Reply{}, false
+	}
+	return rpcsrv.Success([]byte("busy")), true
+}
+
+// With every handler slot taken, a call the Handler can answer unrun
+// (Overloader) gets that answer after QueueTimeout; others wait for a slot.
+func TestQueueTimeoutOverloaded(t *testing.T) {
+	ty := overloadToy{newToy()}
+	s := &rpcsrv.Server{Handler: ty, MaxInFlightTotal: 1, QueueTimeout: 100 * time.Millisecond}
+	addr, _ := start(t, s)
+	c := dial(t, addr)
+	slow := make(chan error, 1)
+	go func() { _, err := call(c, procSlow, nil); slow <- err }()
+	<-ty.started // the only slot is held
+
+	t0 := time.Now()
+	if b, err := call(dial(t, addr), procEcho, []byte("hi")); err != nil || string(b) != "busy" {
+		t.Fatalf("echo on a saturated server: %q, %v; want the overload answer", b, err)
+	}
+	if d := time.Since(t0); d < 100*time.Millisecond {
+		t.Errorf("overload answer after %v, before the queue timeout", d)
+	}
+	if st := s.Stats(); st.Delayed != 1 {
+		t.Errorf("Stats.Delayed = %d, want 1", st.Delayed)
+	}
+	// procNull has no overload answer: it waits until the slot is free.
+	null := make(chan error, 1)
+	go func() { _, err := call(dial(t, addr), procNull, nil); null <- err }()
+	select {
+	case err := <-null:
+		t.Fatalf("NULL answered while the slot is held: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(ty.release)
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-null; err != nil {
+		t.Fatal(err)
+	}
+	// Free slots: the call runs.
+	if b, err := call(c, procEcho, []byte("hi")); err != nil || string(b) != "hi" {
+		t.Fatalf("echo on an idle server: %q, %v", b, err)
+	}
+}

@@ -29,6 +29,7 @@ const (
 	DefaultMaxRecord        = 1<<20 + 64<<10
 	DefaultMaxInFlight      = 128
 	DefaultMaxInFlightTotal = 512
+	DefaultQueueTimeout     = time.Second
 	DefaultMaxConns         = 4096
 	DefaultMaxConnsPerAddr  = 128
 	DefaultMaxReplyQueue    = 4 << 20
@@ -52,6 +53,16 @@ type Handler interface {
 type HandlerFunc func(ctx context.Context, c *Call) Reply
 
 func (f HandlerFunc) ServeRPC(ctx context.Context, c *Call) Reply { return f(ctx, c) }
+
+// Overloader is implemented by Handlers that can answer some calls without
+// running them when the server is saturated: Overloaded returns that
+// answer (NFSv4.1 answers a COMPOUND that starts with SEQUENCE with
+// NFS4ERR_DELAY, which the client retries later on the same slot) and
+// whether it applies to call. Calls without such an answer wait for a
+// handler slot however long it takes (Server.QueueTimeout).
+type Overloader interface {
+	Overloaded(c *Call) (Reply, bool)
+}
 
 // Call is one incoming CALL. Args and the credential's raw body alias the
 // record buffer, which is recycled once the reply has been written: copy
@@ -118,6 +129,12 @@ type Server struct {
 	// slots in turn, so one with many calls queued does not delay another
 	// connection's call by more than one of its own.
 	MaxInFlightTotal int
+	// QueueTimeout bounds how long a call waits for one of the
+	// MaxInFlightTotal slots when the Handler is an Overloader that can
+	// answer it without running it (NFSv4.1: NFS4ERR_DELAY on SEQUENCE):
+	// past it the call gets that answer and the client backs off
+	// (DefaultQueueTimeout if 0; negative: always wait). Other calls wait.
+	QueueTimeout time.Duration
 	// MaxConns and MaxConnsPerAddr bound the connections Serve accepts, in
 	// total and per peer IP address (DefaultMaxConns, DefaultMaxConnsPerAddr
 	// if 0; negative: unlimited). A connection beyond them is closed at
@@ -172,8 +189,9 @@ type Server struct {
 	accepted  int
 	perAddr   map[netip.Addr]int
 	refused   atomic.Uint64
-	refLogAt  time.Time // last refusal log line (rate limited)
-	refQuiet  uint64    // refusals not logged since
+	delayed   atomic.Uint64 // calls answered by Overloaded
+	refLogAt  time.Time     // last refusal log line (rate limited)
+	refQuiet  uint64        // refusals not logged since
 	slotsOnce sync.Once
 	slots     *fairSem     // MaxInFlightTotal handler slots
 	queuedOut atomic.Int64 // reply bytes produced, not yet written
@@ -185,6 +203,7 @@ type ServerStats struct {
 	Refused  uint64 // connections refused by MaxConns/MaxConnsPerAddr
 	Running  int    // handlers running
 	QueuedTx int64  // reply bytes waiting to be written, all connections
+	Delayed  uint64 // calls answered by the Handler's Overloaded (QueueTimeout)
 }
 
 // Stats returns the current load.
@@ -192,7 +211,8 @@ func (s *Server) Stats() ServerStats {
 	s.mu.Lock()
 	n := len(s.conns)
 	s.mu.Unlock()
-	return ServerStats{Conns: n, Refused: s.refused.Load(), Running: s.handlerSlots().load(), QueuedTx: s.queuedOut.Load()}
+	return ServerStats{Conns: n, Refused: s.refused.Load(), Running: s.handlerSlots().load(), QueuedTx: s.queuedOut.Load(),
+		Delayed: s.delayed.Load()}
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -205,6 +225,9 @@ func (s *Server) logf(format string, args ...any) {
 
 func (s *Server) maxRecord() int   { return orDefault(s.MaxRecord, DefaultMaxRecord) }
 func (s *Server) maxInFlight() int { return orDefault(s.MaxInFlight, DefaultMaxInFlight) }
+
+// queueTimeout is QueueTimeout or its default; negative means none.
+func (s *Server) queueTimeout() time.Duration { return timeout(s.QueueTimeout, DefaultQueueTimeout) }
 
 func (s *Server) handlerSlots() *fairSem {
 	s.slotsOnce.Do(func() { s.slots = newFairSem(orDefault(s.MaxInFlightTotal, DefaultMaxInFlightTotal)) })
@@ -742,11 +765,31 @@ func (c *Conn) serveCall(bp *[]byte) {
 }
 
 // callHandler runs the handler in one of the server's MaxInFlightTotal
-// slots, which connections get in turn (fair.go).
+// slots, which connections get in turn (fair.go). A call that its Handler
+// can answer unstarted (Overloader) waits at most QueueTimeout for one.
 func (c *Conn) callHandler(call *Call) (r Reply) {
 	slots := c.srv.handlerSlots()
-	if !slots.acquire(c.ctx, &c.slotQ) {
-		return Reply{NoReply: true} // connection gone: nobody to answer
+	if !slots.tryAcquire() {
+		var busy Reply
+		var canDelay bool
+		if ov, ok := c.srv.Handler.(Overloader); ok && c.srv.queueTimeout() > 0 {
+			busy, canDelay = ov.Overloaded(call)
+		}
+		var res acquireResult
+		if canDelay {
+			t := time.NewTimer(c.srv.queueTimeout())
+			res = slots.acquireWithin(c.ctx, &c.slotQ, t.C)
+			t.Stop()
+		} else {
+			res = slots.acquireWithin(c.ctx, &c.slotQ, nil)
+		}
+		switch res {
+		case timedOut:
+			c.srv.delayed.Add(1)
+			return busy
+		case cancelled:
+			return Reply{NoReply: true} // connection gone: nobody to answer
+		}
 	}
 	defer func() {
 		slots.release()
