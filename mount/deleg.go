@@ -34,10 +34,13 @@ import (
 // Without a delegation, close-to-open consistency and the short timeouts
 // apply as before. -o nodeleg turns all of this off.
 //
-// Not covered: a change made by a process on the server host is seen
-// only if the server recalls the delegation for it (fs_serv's dir backend
-// is to do so through inotify/fanotify); otherwise such a change stays
-// invisible up to DelegTimeout.
+// A change made by a process on the server host is seen only because the
+// server recalls the delegation for it: fs_serv watches delegated files of
+// its dir backend with fanotify (serve/nfs4srv/localchange.go) and grants
+// no delegations where it cannot. The recall follows the local change
+// asynchronously (milliseconds). A server that neither recalls nor
+// withholds delegations would leave such a change invisible up to
+// DelegTimeout.
 
 // DelegTimeout is the kernel's attribute and entry cache time for a file
 // under delegation: the recall, not a timer, ends the caching.

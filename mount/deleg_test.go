@@ -249,11 +249,10 @@ func TestDelegNodeleg(t *testing.T) {
 	}
 }
 
-// A change made on the export directly (a local process on the server
-// host) is seen only if the server recalls the delegation for it; the
-// dir backend's inotify recall is the server's business. Documented in
-// deleg.go; here we only check that it becomes visible once the
-// delegation is gone.
+// A change made on the export directly is seen once the delegation is
+// gone. The server here runs in the test's own process, so its fanotify
+// watch takes this write for the server's own and recalls nothing; the
+// recall for writes by other local processes is localchange_test.go's.
 func TestDelegLocalChangeAfterReturn(t *testing.T) {
 	addr, export, _ := serveCountT(t)
 	p := filepath.Join(export, "f")

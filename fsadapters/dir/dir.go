@@ -58,6 +58,9 @@ type FS struct {
 	// larger cookies are refused rather than handed to lseek.
 	maxOff uint64
 
+	watchMu sync.Mutex
+	watch   *watcher // fanotify group for ChangeWatcher (watch.go), created on first use
+
 	closeOnce sync.Once
 }
 
@@ -192,10 +195,11 @@ func readKeyXattr(p string) ([]byte, error) {
 	return nil, fmt.Errorf("dir: read handle key xattr %s on %q: %w (set Options.HandleKey on filesystems without trusted xattrs)", keyXattr, p, err)
 }
 
-// Close releases the root fd and all cached fds. Files opened earlier stay
-// usable.
+// Close releases the root fd and all cached fds and ends change watches.
+// Files opened earlier stay usable.
 func (fs *FS) Close() error {
 	fs.closeOnce.Do(func() {
+		fs.stopWatcher() // watch.go; before the fds its reader may use
 		fs.cache.closeAll()
 		unix.Close(fs.rootFd)
 		unix.Close(fs.mountFd)

@@ -29,6 +29,7 @@ func (s *Server) initDelegations(cfg *state.Config) {
 	go func() {
 		<-stop
 		s.cb.closeAll()
+		s.closeLocalWatches() // localchange.go
 	}()
 }
 
@@ -65,6 +66,7 @@ func (s *Server) revokeDelegations(now time.Time) {
 	for _, r := range s.state.RevokeRecalled(now) {
 		s.log.Info("delegation revoked: not returned after recall", "clientid", r.ClientID)
 	}
+	s.sweepLocalWatches() // localchange.go
 }
 
 // delegClientID is the client a delegation request is for.
@@ -97,6 +99,13 @@ func (c *compound) offerDelegation(args *nfs4.OpenArgs, o *state.Owner, r state.
 	if !c.s.cb.pathOK(id, c.minor) {
 		return c.noDelegWhy(want, nfs4.WNDResource)
 	}
+	// Watch for local changes before granting (localchange.go).
+	write := r.Access&nfs4.ShareAccessWrite != 0 || want == nfs4.ShareAccessWantWriteDeleg
+	release, ok := c.s.holdLocalWatch(c.fs(), c.cur.ex, c.cur.h, fhKey, write)
+	if !ok {
+		return c.noDelegWhy(want, nfs4.WNDResource)
+	}
+	defer release()
 	g := c.s.state.GrantDelegation(state.GrantArgs{ClientID: id, FHKey: fhKey, Minor: c.minor,
 		Access: r.Access, Want: want})
 	if g.Type == nfs4.DelegateNone {
@@ -235,6 +244,9 @@ func opDelegReturn(c *compound, a nfs4.Args) nfs4.Res {
 		client = c.seq.clientID
 	}
 	res.Status = statusOf(c.s.state.ReturnDelegation(sid, c.fhKey(), client, c.minor))
+	if res.Status == nfs4.OK {
+		c.s.dropIdleWatch(c.fhKey()) // localchange.go
+	}
 	return res
 }
 
@@ -300,6 +312,12 @@ func opWantDelegation(c *compound, a nfs4.Args) nfs4.Res {
 		res.Status = st
 		return res
 	}
+	release, ok := c.s.holdLocalWatch(c.fs(), c.cur.ex, c.cur.h, c.fhKey(), want == nfs4.ShareAccessWantWriteDeleg)
+	if !ok {
+		res.Delegation = nfs4.OpenDelegation{DelegationType: nfs4.DelegateNoneExt, Why: nfs4.WNDResource}
+		return res
+	}
+	defer release()
 	g := c.s.state.GrantDelegation(state.GrantArgs{ClientID: id, FHKey: c.fhKey(), Minor: c.minor, Want: want})
 	if g.Type == nfs4.DelegateNone {
 		res.Delegation = nfs4.OpenDelegation{DelegationType: nfs4.DelegateNoneExt, Why: g.Why}

@@ -81,6 +81,9 @@ type Server struct {
 	store *state.Store  // client records (Config.StateDir), or nil
 	locks *lockMirror   // byte-range locks mirrored to the backend (OFD)
 	stop  chan struct{} // closed by Close: stops the lease reaper
+
+	localMu sync.Mutex
+	localW  *localWatches // watches for local changes (localchange.go), created on demand
 }
 
 // New returns a Server for cfg.

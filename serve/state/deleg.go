@@ -176,6 +176,19 @@ func (m *Manager) BreakDelegations(fhKey string, exceptClient uint64, write bool
 	return nil
 }
 
+// FileDelegated reports whether file fhKey has a live delegation
+// (recalled or not). The engine keeps its watch for local changes
+// (nfs4srv/localchange.go) only while this holds.
+func (m *Manager) FileDelegated(fhKey string) bool {
+	if !m.HasDelegations() {
+		return false
+	}
+	m.lock()
+	defer m.unlock()
+	f := m.files[fhKey]
+	return f != nil && len(f.delegs) > 0
+}
+
 // delegRec looks sid up as a live delegation of file fhKey.
 func (m *Manager) delegRec(sid nfs4.StateID, fhKey string, minor uint32) (*stateRec, error) {
 	r, err := m.lookup(sid, minor)
