@@ -11,10 +11,6 @@ import (
 
 // posixSkip lists go-fuse posixtest cases that cannot pass yet, with why.
 var posixSkip = map[string]string{
-	// fallocate needs NFSv4.2 ALLOCATE; the client speaks 4.1 and has no
-	// Allocate yet.
-	"Fallocate":         "fallocate (NFSv4.2 ALLOCATE) not implemented",
-	"FallocateKeepSize": "fallocate (NFSv4.2 ALLOCATE) not implemented",
 	// The case expects two descriptors of one process to conflict; POSIX
 	// locks belong to the process, so they do not (go-fuse's own run of
 	// posixtest skips it too). TestLocksAcrossClients covers locks.
