@@ -7,7 +7,7 @@ GO        ?= go
 BIN       := bin
 # go test -race needs cgo; the box has 2 shared cores, so keep -p low.
 TESTFLAGS ?= -race -timeout 10m -p 2
-FUZZTIME  ?= 30s
+FUZZTIME  ?= 10m
 BENCHTIME ?= 1s
 
 .PHONY: help all build deps deps-ganesha deps-bench test unit vet lint interop fuzz bench bench-go demo pynfs stress clean
@@ -22,7 +22,7 @@ help:
 	@echo "make unit          vet + unit tests only"
 	@echo "make interop       fs_serv vs Linux kernel client (qemu) and libnfs"
 	@echo "make pynfs         pynfs 4.0 + 4.1 suites against fs_serv"
-	@echo "make fuzz          each Fuzz target under proto/ for FUZZTIME ($(FUZZTIME))"
+	@echo "make fuzz          every Fuzz target of the repo for FUZZTIME ($(FUZZTIME)) each, FUZZPAR workers (1); table in /tmp/fuzz-summary.txt"
 	@echo "make stress        hostile clients vs fs_serv for ~2 min (latency, memory bounds)"
 	@echo "make bench         mount_remote vs go-fuse loopback vs sshfs (scripts/bench.sh; root; QUICK=1 for a short run)"
 	@echo "make bench-go      go benchmarks of proto/..."
@@ -67,6 +67,8 @@ interop: build
 pynfs: build
 	scripts/pynfs.sh start
 
+# fuzz: e.g. make fuzz FUZZTIME=30s; FUZZ_MATCH=nfs4 for a subset, FUZZ_KEEP=1
+# to copy small new corpus entries into testdata (scripts/fuzz.sh).
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 

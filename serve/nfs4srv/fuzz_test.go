@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -238,20 +241,27 @@ func rpcRecord(xid, proc uint32, cred rpc.Auth, body []byte) []byte {
 	return e.Buf
 }
 
+func rpcServerSeeds() [][]byte {
+	auth := rpc.NewAuthSys(rpc.AuthSysParams{MachineName: "fuzz"})
+	out := [][]byte{rpcRecord(1, nfs4.ProcNull, rpc.Auth{}, nil)}
+	for i, s := range fuzzSeeds()[:6] {
+		out = append(out, rpcRecord(uint32(10+i), nfs4.ProcCompound, auth, s))
+	}
+	return append(out,
+		[]byte{0x80, 0, 0, 4, 0, 0, 0, 1},             // xid only
+		[]byte{0x80, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 1}, // a REPLY nobody asked for
+		[]byte{0xff, 0xff, 0xff, 0xff},                // over MaxRecord
+		[]byte{0, 0, 0, 4, 0, 0, 0, 1, 0x80, 0, 0, 0}) // two fragments
+}
+
 // FuzzRPCServer writes arbitrary bytes on a real TCP connection to an
 // rpcsrv.Server running this package's handler (and DRC): the server must
 // not crash or panic, and another, well-behaved client must still get NULL
 // answered.
 func FuzzRPCServer(f *testing.F) {
-	auth := rpc.NewAuthSys(rpc.AuthSysParams{MachineName: "fuzz"})
-	f.Add(rpcRecord(1, nfs4.ProcNull, rpc.Auth{}, nil))
-	for i, s := range fuzzSeeds()[:6] {
-		f.Add(rpcRecord(uint32(10+i), nfs4.ProcCompound, auth, s))
+	for _, s := range rpcServerSeeds() {
+		f.Add(s)
 	}
-	f.Add([]byte{0x80, 0, 0, 4, 0, 0, 0, 1})             // xid only
-	f.Add([]byte{0x80, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 1}) // a REPLY nobody asked for
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff})                // over MaxRecord
-	f.Add([]byte{0, 0, 0, 4, 0, 0, 0, 1, 0x80, 0, 0, 0}) // two fragments
 
 	var (
 		addr   string
@@ -323,4 +333,34 @@ func TestSeqIDReplayOtherOp(t *testing.T) {
 	// And the next seqid works.
 	_, r = e.call(0, nil, stPutFH(fh), stOp(nfs4.OpClose, &nfs4.CloseArgs{SeqID: 4, OpenStateID: sid}))
 	e.must(r, nfs4.OK, 2)
+}
+
+var fuzzCorpus = flag.Bool("fuzzcorpus", false, "TestWriteFuzzCorpus: rewrite testdata/fuzz/*/seed-* from the seeds")
+
+// TestWriteFuzzCorpus writes the seeds of FuzzCompound and FuzzRPCServer to
+// testdata/fuzz/ in go test's corpus format (only with -fuzzcorpus; files
+// the fuzzer saved are kept):
+// go test ./serve/nfs4srv -run TestWriteFuzzCorpus -fuzzcorpus
+func TestWriteFuzzCorpus(t *testing.T) {
+	if !*fuzzCorpus {
+		t.Skip("-fuzzcorpus not given")
+	}
+	for target, seeds := range map[string][][]byte{"FuzzCompound": fuzzSeeds(), "FuzzRPCServer": rpcServerSeeds()} {
+		dir := filepath.Join("testdata", "fuzz", target)
+		old, _ := filepath.Glob(filepath.Join(dir, "seed-*"))
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range seeds {
+			b := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", s)
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%03d", i)), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
