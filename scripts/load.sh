@@ -31,7 +31,9 @@ trap 'rm -rf "$export_dir"' EXIT
 serve_args=${FS_SERV_EXTRA_ARGS:-}
 metrics=()
 # Goroutine counts need fs_serv's metrics endpoint, when it has one.
-if "$FS_SERV" --help 2>&1 | grep -q -- '-metrics'; then
+# (fs_serv --help exits 2: read its text first, or pipefail hides the match)
+help_text=$("$FS_SERV" --help 2>&1 || true)
+if grep -q -- '-metrics' <<<"$help_text"; then
 	mport=$(free_port)
 	serve_args="$serve_args --metrics 127.0.0.1:$mport"
 	metrics=(-metrics "127.0.0.1:$mport")

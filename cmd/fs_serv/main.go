@@ -160,6 +160,9 @@ func run() error {
 	if err := metricsFl.start(nfs, srv, log); err != nil {
 		return err
 	}
+	idleStop := make(chan struct{})
+	defer close(idleStop)
+	go (&idleRelease{calls: func() uint64 { return srv.Stats().Calls }}).run(30*time.Second, idleStop)
 
 	if *stdio {
 		hup := make(chan os.Signal, 1)

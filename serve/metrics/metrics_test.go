@@ -227,6 +227,12 @@ func TestProcessAndHandler(t *testing.T) {
 	if g, _ := e.Get("go_goroutines"); g < 2 {
 		t.Errorf("go_goroutines = %v", g)
 	}
+	if h, _ := e.Get("go_memstats_heap_alloc_bytes"); h < 1<<10 {
+		t.Errorf("go_memstats_heap_alloc_bytes = %v", h)
+	}
+	if g, _ := e.Get("go_gc_heap_goal_bytes"); g < 1<<20 {
+		t.Errorf("go_gc_heap_goal_bytes = %v", g)
+	}
 	if runtime.GOOS == "linux" {
 		if rss, _ := e.Get("process_resident_memory_bytes"); rss < 1<<20 {
 			t.Errorf("process_resident_memory_bytes = %v", rss)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"strconv"
 	"syscall"
 	"time"
@@ -40,7 +41,32 @@ func Process() Collector {
 		}
 		w.Family("process_start_time_seconds", TypeGauge, "Start time of the process since the Unix epoch in seconds (when metrics were set up).")
 		w.Float("process_start_time_seconds", float64(start.UnixNano())/1e9)
+		heapFigures(w)
 	})
+}
+
+// heapSamples are the Go heap figures exported (runtime/metrics reads them
+// without stopping the world), so that an operator can tell live data from
+// memory the runtime holds or has given back.
+var heapSamples = []struct{ runtime, name, help string }{
+	{"/memory/classes/heap/objects:bytes", "go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects (live, or dead and not yet swept)."},
+	{"/memory/classes/heap/free:bytes", "go_memstats_heap_idle_free_bytes", "Bytes of free heap memory the runtime still holds from the OS."},
+	{"/memory/classes/heap/released:bytes", "go_memstats_heap_released_bytes", "Bytes of heap memory returned to the OS."},
+	{"/gc/heap/goal:bytes", "go_gc_heap_goal_bytes", "Heap size at which the next GC cycle starts."},
+}
+
+func heapFigures(w *Writer) {
+	ss := make([]rtmetrics.Sample, len(heapSamples))
+	for i, h := range heapSamples {
+		ss[i].Name = h.runtime
+	}
+	rtmetrics.Read(ss)
+	for i, h := range heapSamples {
+		if ss[i].Value.Kind() == rtmetrics.KindUint64 {
+			w.Family(h.name, TypeGauge, h.help)
+			w.Uint(h.name, ss[i].Value.Uint64())
+		}
+	}
 }
 
 // residentBytes reads the resident set size from /proc/self/statm (its

@@ -190,6 +190,7 @@ type Server struct {
 	perAddr   map[netip.Addr]int
 	refused   atomic.Uint64
 	delayed   atomic.Uint64 // calls answered by Overloaded
+	calls     atomic.Uint64 // CALL messages dispatched
 	refLogAt  time.Time     // last refusal log line (rate limited)
 	refQuiet  uint64        // refusals not logged since
 	slotsOnce sync.Once
@@ -204,6 +205,7 @@ type ServerStats struct {
 	Running  int    // handlers running
 	QueuedTx int64  // reply bytes waiting to be written, all connections
 	Delayed  uint64 // calls answered by the Handler's Overloaded (QueueTimeout)
+	Calls    uint64 // CALL messages dispatched since the start
 }
 
 // Stats returns the current load.
@@ -212,7 +214,7 @@ func (s *Server) Stats() ServerStats {
 	n := len(s.conns)
 	s.mu.Unlock()
 	return ServerStats{Conns: n, Refused: s.refused.Load(), Running: s.handlerSlots().load(), QueuedTx: s.queuedOut.Load(),
-		Delayed: s.delayed.Load()}
+		Delayed: s.delayed.Load(), Calls: s.calls.Load()}
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -687,6 +689,7 @@ func (c *Conn) readLoop() error {
 				return nil
 			}
 			c.inflight.Add(1)
+			c.srv.calls.Add(1)
 			go c.serveCall(bp)
 			// Backpressure on a peer that does not read its replies: read
 			// no further call while too many reply bytes wait.
