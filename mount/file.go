@@ -235,9 +235,15 @@ func (h *fileHandle) commitLocked(ctx context.Context) syscall.Errno {
 	return 0
 }
 
-// Flush runs at every close(2) of a descriptor: commit, so data is on
-// stable storage when close returns, as with an NFS mount.
-func (h *fileHandle) Flush(ctx context.Context) syscall.Errno { return h.commit(h.n.call(ctx)) }
+// Flush runs at every close(2) of a descriptor. Writes are not cached on
+// this side (every write(2) is a WRITE the server has acknowledged), so
+// other clients that open the file after this close see the data: that is
+// close-to-open consistency (RFC 7530 §10.3.1). Durability is fsync's
+// business, as on a local filesystem: the COMMIT (a server fsync) is left
+// to Release, which the kernel sends after close(2) has returned, instead
+// of making every close wait for one. Until it is committed the data stays
+// in pending, so a server that restarts in between is sent it again.
+func (h *fileHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
 func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	return h.commit(h.n.call(ctx))
