@@ -33,6 +33,12 @@ import (
 // on: lockFlushFS intercepts FLUSH at the raw level and releases that
 // owner's locks on the file first.
 //
+// After a server restart the client library reclaims every owner's locks
+// (nfs4client lockreclaim.go) and the Epoch changes: an owner's next call
+// picks up its reclaimed lock stateid (resync). Locks it could not reclaim
+// are lost: that owner's next lock call gets EIO once, as from the Linux
+// client, then starts afresh; other owners and all other I/O carry on.
+//
 // F_SETLKW polls: NFS4ERR_DENIED, wait, retry with the blocking lock types
 // (READW_LT/WRITEW_LT tell the server someone waits), backing off from
 // lockPollMin to lockPollMax, until granted or the caller is interrupted.
@@ -60,6 +66,31 @@ type lockState struct {
 type nodeLocks struct {
 	mu     sync.Mutex
 	owners map[string]*lockState
+}
+
+// lookup returns owner's state on the file, or nil.
+func (nl *nodeLocks) lookup(owner string) *lockState {
+	nl.mu.Lock()
+	defer nl.mu.Unlock()
+	return nl.owners[owner]
+}
+
+// resync brings ls (ls.mu held) to the client's current Epoch: after a
+// server restart the owner's lock stateid is the one recovery reclaimed
+// (zero if it held nothing). Locks that could not be reclaimed give EIO,
+// once; the owner then starts afresh with open_to_lock_owner4.
+func (ls *lockState) resync(c *nfs4client.Client, name string) syscall.Errno {
+	epoch := c.Epoch()
+	if ls.sid == (nfs4.StateID{}) || ls.epoch == epoch {
+		return 0
+	}
+	sid, err := c.LockStateID(ls.h.of, []byte(name))
+	ls.sid, ls.epoch = sid, epoch
+	if err != nil {
+		ls.sid = nfs4.StateID{}
+		return syscall.EIO
+	}
+	return 0
 }
 
 func (nl *nodeLocks) get(owner string, h *fileHandle) *lockState {
@@ -128,7 +159,17 @@ func (h *fileHandle) Getlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 	if lk.Typ == syscall.F_UNLCK {
 		return 0
 	}
-	err := h.n.fsys.C.LockT(h.n.call(ctx), h.of.FH, []byte(lockOwner(owner, flags, h.n)), nfsLockType(lk.Typ, false), off, length)
+	name := lockOwner(owner, flags, h.n)
+	if ls := h.n.locks.lookup(name); ls != nil {
+		// Locks lost in a server restart are reported here too.
+		ls.mu.Lock()
+		errno := ls.resync(h.n.fsys.C, name)
+		ls.mu.Unlock()
+		if errno != 0 {
+			return errno
+		}
+	}
+	err := h.n.fsys.C.LockT(h.n.call(ctx), h.of.FH, []byte(name), nfsLockType(lk.Typ, false), off, length)
 	if d, ok := err.(*nfs4client.Denied); ok {
 		out.Start, out.End, out.Typ = d.Offset, math.MaxInt64, syscall.F_WRLCK
 		if d.Length != math.MaxUint64 && d.Length-1 <= math.MaxInt64-d.Offset {
@@ -177,24 +218,30 @@ func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 	ls := h.n.locks.get(name, h)
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	epoch := c.Epoch()
-	if ls.sid != (nfs4.StateID{}) && ls.epoch != epoch {
-		// The server restarted: the locks are gone with the old state
-		// (they are not reclaimed); start again as a new lock owner.
-		ls.sid, ls.h = nfs4.StateID{}, h
-	}
-	if lk.Typ == syscall.F_UNLCK {
-		if ls.sid == (nfs4.StateID{}) {
-			return 0
+	for try := 0; ; try++ {
+		epoch := c.Epoch()
+		if errno := ls.resync(c, name); errno != 0 {
+			return errno
 		}
-		sid, err := c.LockU(cctx, ls.h.of.FH, current(ls.sid), nfs4.WriteLT, off, length)
-		if err != nil {
-			return ToErrno(err)
+		var errno syscall.Errno
+		if lk.Typ == syscall.F_UNLCK {
+			if ls.sid == (nfs4.StateID{}) {
+				return 0
+			}
+			sid, err := c.LockU(cctx, ls.h.of.FH, current(ls.sid), nfs4.WriteLT, off, length)
+			if err == nil {
+				ls.sid = sid
+			}
+			errno = ToErrno(err)
+		} else {
+			errno = h.setlkLocked(ctx, ls, name, owner, lk, flags, wait && !h.n.fsys.noWaitTypes.Load(), off, length, epoch)
 		}
-		ls.sid = sid
-		return 0
+		if errno == 0 || try > 0 || c.Epoch() == epoch {
+			return errno
+		}
+		// The server restarted during the call, which carried state of
+		// the old instance: once more with the recovered state.
 	}
-	return h.setlkLocked(ctx, ls, name, owner, lk, flags, wait && !h.n.fsys.noWaitTypes.Load(), off, length, epoch)
 }
 
 // setlkLocked sends the LOCK for setlk (ls.mu held).
@@ -236,17 +283,18 @@ func (h *fileHandle) setlkLocked(ctx context.Context, ls *lockState, name string
 func (h *fileHandle) releaseLocks(ctx context.Context) {
 	nl := &h.n.locks
 	nl.mu.Lock()
-	var mine []*lockState
+	mine := map[string]*lockState{}
 	for name, ls := range nl.owners {
 		if ls.h == h {
-			mine = append(mine, ls)
+			mine[name] = ls
 			delete(nl.owners, name)
 		}
 	}
 	nl.mu.Unlock()
 	c := h.n.fsys.C
-	for _, ls := range mine {
+	for name, ls := range mine {
 		ls.mu.Lock()
+		ls.resync(c, name) // lost locks: nothing left to release
 		if ls.sid != (nfs4.StateID{}) {
 			if sid, err := c.LockU(ctx, h.of.FH, current(ls.sid), nfs4.WriteLT, 0, math.MaxUint64); err == nil {
 				c.FreeStateID(ctx, sid)
@@ -333,6 +381,7 @@ func (n *Node) unlockOwner(name string) {
 	}
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	ls.resync(n.fsys.C, name)
 	if ls.sid == (nfs4.StateID{}) {
 		return
 	}

@@ -85,6 +85,7 @@ type Client struct {
 	Recovered func(epoch uint64)     // optional: called after a state recovery
 
 	dg delegState // delegations and the back channel (deleg.go, callback.go)
+	lk lockTable  // granted byte-range locks, for reclaim (lockreclaim.go)
 }
 
 // Dial connects to an NFSv4 server at addr (host:port, TCP). A lost
@@ -169,6 +170,17 @@ func (c *Client) sendCred(ctx context.Context, cred rpc.Auth, args *nfs4.Compoun
 	res.Decode(d)
 	if err := d.Err(); err != nil {
 		return nil, fmt.Errorf("nfs4client: decoding COMPOUND reply: %w", err)
+	}
+	// The results answer the ops in order, all of them when the status
+	// is OK (RFC 7530 §15.2, RFC 8881 §16.2.3); an unknown op is answered
+	// by OP_ILLEGAL. Callers rely on this to pick results by position.
+	if n := len(res.Results); n > len(args.Ops) || res.Status == nfs4.OK && n != len(args.Ops) {
+		return nil, fmt.Errorf("nfs4client: COMPOUND reply has %d results for %d ops", n, len(args.Ops))
+	}
+	for i, r := range res.Results {
+		if r.Op != args.Ops[i].Op && (r.Op != nfs4.OpIllegal || i != len(res.Results)-1) {
+			return nil, fmt.Errorf("nfs4client: COMPOUND result %d is for %v, not %v", i, r.Op, args.Ops[i].Op)
+		}
 	}
 	return res, nil
 }
@@ -979,6 +991,15 @@ func (c *Client) ReadDir(ctx context.Context, dir []byte, want nfs4.Bitmap) ([]n
 		if r.EOF || len(r.Entries) == 0 {
 			return all, nil
 		}
-		cookie, verf = r.Entries[len(r.Entries)-1].Cookie, r.CookieVerf
+		// A server that hands back a cookie it already gave, or lists
+		// without end, would keep this loop going: refuse it.
+		next := r.Entries[len(r.Entries)-1].Cookie
+		if next == cookie || len(all) > MaxReadDirEntries {
+			return all, fmt.Errorf("nfs4client: READDIR of %x does not end (cookie %d after %d entries)", dir, next, len(all))
+		}
+		cookie, verf = next, r.CookieVerf
 	}
 }
+
+// MaxReadDirEntries bounds the listing ReadDir collects in memory.
+const MaxReadDirEntries = 1 << 22

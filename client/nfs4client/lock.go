@@ -9,7 +9,8 @@ import (
 
 // Byte-range locks (RFC 8881 §18.10–§18.12), minor version ≥ 1: lock-owner
 // seqids are not used there (§8.13), so a lock needs only the open (or
-// lock) stateid. 4.0 clients of this library do not lock.
+// lock) stateid. 4.0 clients of this library do not lock. Granted locks
+// are recorded and reclaimed after a server restart (lockreclaim.go).
 
 // ErrLockMinor0 is returned by the lock calls on a minor-version-0 client.
 var ErrLockMinor0 = errors.New("nfs4client: byte-range locks need minor version 1 or later")
@@ -46,7 +47,9 @@ func (c *Client) Lock(ctx context.Context, fh []byte, openSID, lockSID nfs4.Stat
 		}
 		return nfs4.StateID{}, err
 	}
-	return result[*nfs4.LockRes](res, 1).LockStateID, nil
+	nsid := result[*nfs4.LockRes](res, 1).LockStateID
+	c.lockGranted(openSID, lockSID, owner, nsid, typ, off, length) // for reclaim (lockreclaim.go)
+	return nsid, nil
 }
 
 // LockT tests whether owner could lock the range: nil, or a *Denied.
@@ -73,12 +76,17 @@ func (c *Client) LockU(ctx context.Context, fh []byte, lockSID nfs4.StateID, typ
 	if err != nil {
 		return nfs4.StateID{}, err
 	}
-	return result[*nfs4.LockURes](res, 1).StateID, nil
+	nsid := result[*nfs4.LockURes](res, 1).StateID
+	c.lockReleased(lockSID, nsid, off, length)
+	return nsid, nil
 }
 
 // FreeStateID releases a stateid the client no longer needs (RFC 8881
 // §18.38), e.g. a lock stateid whose owner holds nothing any more.
 func (c *Client) FreeStateID(ctx context.Context, sid nfs4.StateID) error {
 	_, err := c.Do(ctx, op(nfs4.OpFreeStateID, &nfs4.FreeStateIDArgs{StateID: sid}))
+	if err == nil {
+		c.lockFreed(sid)
+	}
 	return err
 }

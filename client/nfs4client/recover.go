@@ -27,8 +27,10 @@ import (
 // every open file with CLAIM_PREVIOUS while the server is in its grace
 // period (RFC 8881 §8.4.2.1), sends RECLAIM_COMPLETE, and reopens whatever
 // could not be reclaimed with an ordinary OPEN. Each OpenFile gets its new
-// stateid (OpenFile.SID). Byte-range locks are not reclaimed here: the
-// Epoch changes, and holders (mount) treat their lock state as lost.
+// stateid (OpenFile.SID). Each reclaimed open's byte-range locks are
+// reclaimed right after it, before RECLAIM_COMPLETE (lockreclaim.go);
+// locks under an open that could not be reclaimed are lost, and
+// LockStateID says so. The Epoch changes once all this is done.
 
 // conn returns the current RPC connection.
 func (c *Client) conn() *rpcclient.Client {
@@ -117,6 +119,7 @@ func (c *Client) untrack(f *OpenFile) {
 	c.filesMu.Lock()
 	delete(c.files, f)
 	c.filesMu.Unlock()
+	c.lockForget(f)
 }
 
 // recoverClient re-establishes the client after a server restart; called
@@ -167,10 +170,14 @@ func (c *Client) recoverClient(ctx context.Context) error {
 			OpenHow: nfs4.OpenFlag{OpenType: nfs4.OpenNoCreate},
 			Claim:   nfs4.OpenClaim{Claim: nfs4.ClaimPrevious, DelegateType: nfs4.DelegateNone}}
 		res, err := c.compoundOnce(ctx, c.Minor, []nfs4.ArgOp{PutFH(f.FH), {Op: nfs4.OpOpen, Args: args}})
-		if resErr(res, err) == nil {
-			f.setSID(result[*nfs4.OpenRes](res, 1).StateID)
+		if err = resErr(res, err); err == nil {
+			osid := result[*nfs4.OpenRes](res, 1).StateID
+			f.setSID(osid)
+			c.reclaimLocks(ctx, f, osid)
 			continue
 		}
+		// Its locks go with it: a CLAIM_FH open cannot reclaim them.
+		c.loseLocks(f, err)
 		lost = append(lost, f)
 	}
 	res, err = c.compoundOnce(ctx, c.Minor, []nfs4.ArgOp{{Op: nfs4.OpReclaimComplete, Args: &nfs4.ReclaimCompleteArgs{}}})
