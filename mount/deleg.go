@@ -128,11 +128,13 @@ func (n *Node) holdDeleg(d *nfs4client.Delegation) bool {
 	return true
 }
 
-// dropAttrs forgets cached attributes after a change of our own.
+// dropAttrs forgets cached attributes after a change of our own, here and
+// in directory listings (lookahead.go).
 func (n *Node) dropAttrs() {
 	n.mu.Lock()
 	n.dl.attrs = nil
 	n.mu.Unlock()
+	n.fsys.touched.touch(n.fh, n.fsys.lookaheadTTL())
 }
 
 // wrote notes a WRITE that ended at end: cached attributes are stale, and

@@ -134,8 +134,10 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	}
 	of, err := n.fsys.C.Create(cctx, n.fh, name, how)
 	if err != nil {
+		n.listingDrop()
 		return nil, nil, 0, ToErrno(err)
 	}
+	n.listingAdd(name, of.FH, of.Attrs)
 	child := n.newChild(ctx, of.FH, of.Attrs, out)
 	h := &fileHandle{n: child.Operations().(*Node), of: of, stable: stableFor(flags)}
 	h.n.opened1(of.Attrs)

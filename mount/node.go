@@ -38,6 +38,7 @@ type FS struct {
 	posix       posixOwners // POSIX lock owners holding locks, by file (lock.go)
 	noWaitTypes atomic.Bool // the server refused READW_LT/WRITEW_LT (lock.go)
 	dn          delegNodes  // nodes holding delegations, by file handle (deleg.go)
+	touched     touchedFHs  // objects changed through this mount (lookahead.go)
 }
 
 // Node is a file, directory or other object of the export.
@@ -61,6 +62,7 @@ type Node struct {
 
 	locks nodeLocks // byte-range lock owners (lock.go)
 	dl    nodeDeleg // delegation state (deleg.go)
+	look  listing   // lookahead listing of a directory (lookahead.go)
 }
 
 var (
@@ -161,6 +163,20 @@ func fhGen(fh []byte) uint64 {
 }
 
 func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	cred := credKey(ctx)
+	a, age, ok := n.cachedLookup(name, cred)
+	if !ok && n.lookupMissed() {
+		n.fetchListing(n.call(ctx), cred)
+		a, age, ok = n.cachedLookup(name, cred)
+	}
+	if ok {
+		if a == nil {
+			return nil, syscall.ENOENT
+		}
+		ch := n.newChild(ctx, a.FileHandle, a, out)
+		n.shortenTimeouts(out, age)
+		return ch, 0
+	}
 	fh, a, err := n.fsys.C.LookupAttrs(n.call(ctx), n.fh, name)
 	if err != nil {
 		return nil, ToErrno(err)
@@ -334,16 +350,20 @@ func createAttrs(mode uint32) *nfs4.Attrs {
 func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	fh, a, err := n.fsys.C.CreateObj(n.call(ctx), n.fh, name, nfs4.NF4DIR, "", nfs4.SpecData{}, createAttrs(mode))
 	if err != nil {
+		n.listingDrop()
 		return nil, ToErrno(err)
 	}
+	n.listingAdd(name, fh, a)
 	return n.newChild(ctx, fh, a, out), 0
 }
 
 func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	fh, a, err := n.fsys.C.CreateObj(n.call(ctx), n.fh, name, nfs4.NF4LNK, target, nfs4.SpecData{}, nil)
 	if err != nil {
+		n.listingDrop()
 		return nil, ToErrno(err)
 	}
+	n.listingAdd(name, fh, a)
 	return n.newChild(ctx, fh, a, out), 0
 }
 
@@ -355,9 +375,11 @@ func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fu
 		// the other types) and closed at once.
 		of, err := n.fsys.C.Create(n.call(ctx), n.fh, name, nfs4client.CreateHow{Mode: nfs4.Guarded4, Attrs: createAttrs(mode)})
 		if err != nil {
+			n.listingDrop()
 			return nil, ToErrno(err)
 		}
 		n.fsys.C.CloseFile(n.call(ctx), of)
+		n.listingAdd(name, of.FH, of.Attrs)
 		return n.newChild(ctx, of.FH, of.Attrs, out), 0
 	case syscall.S_IFIFO:
 		typ = nfs4.NF4FIFO
@@ -373,8 +395,10 @@ func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fu
 	spec := nfs4.SpecData{SpecData1: unix.Major(uint64(dev)), SpecData2: unix.Minor(uint64(dev))}
 	fh, a, err := n.fsys.C.CreateObj(n.call(ctx), n.fh, name, typ, "", spec, createAttrs(mode))
 	if err != nil {
+		n.listingDrop()
 		return nil, ToErrno(err)
 	}
+	n.listingAdd(name, fh, a)
 	return n.newChild(ctx, fh, a, out), 0
 }
 
@@ -385,7 +409,18 @@ func (n *Node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if n.sillyRename(ctx, name) {
 		return 0
 	}
-	return ToErrno(n.fsys.C.Remove(n.call(ctx), n.fh, name))
+	if ch := n.GetChild(name); ch != nil {
+		if cn, ok := ch.Operations().(*Node); ok {
+			cn.dropAttrs() // nlink of other names changes
+		}
+	}
+	err := n.fsys.C.Remove(n.call(ctx), n.fh, name)
+	if err == nil {
+		n.listingRemove(name)
+	} else {
+		n.listingDrop()
+	}
+	return ToErrno(err)
 }
 
 // sillyRename renames dir entry name away if it is an open file of ours
@@ -407,6 +442,7 @@ func (n *Node) sillyRename(ctx context.Context, name string) bool {
 	var rnd [6]byte
 	rand.Read(rnd[:])
 	hidden := fmt.Sprintf(".nfs%016x%x", ch.StableAttr().Ino, rnd)
+	n.listingDrop()
 	if err := n.fsys.C.Rename(n.call(ctx), n.fh, name, n.fh, hidden); err != nil {
 		return false
 	}
@@ -441,6 +477,7 @@ func (n *Node) closed() {
 	n.mu.Unlock()
 	if name != "" {
 		n.fsys.C.Remove(context.Background(), dir, name)
+		par.listingRemove(name)
 		par.mu.Lock()
 		delete(par.pending, n)
 		par.mu.Unlock()
@@ -458,6 +495,16 @@ const sillyWait = 2 * time.Second
 // moment: on ENOTEMPTY, wait for this directory's pending silly files and
 // try once more.
 func (n *Node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	errno := n.rmdir(ctx, name)
+	if errno == 0 {
+		n.listingRemove(name)
+	} else {
+		n.listingDrop()
+	}
+	return errno
+}
+
+func (n *Node) rmdir(ctx context.Context, name string) syscall.Errno {
 	err := n.fsys.C.Remove(n.call(ctx), n.fh, name)
 	if ToErrno(err) != syscall.ENOTEMPTY {
 		return ToErrno(err)
@@ -505,6 +552,8 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		return syscall.EINVAL
 	}
 	cctx := n.call(ctx)
+	n.listingDrop()
+	np.listingDrop()
 	if flags&unix.RENAME_NOREPLACE == 0 {
 		// Renaming over a file open here: keep it as a silly name.
 		np.sillyRename(ctx, newName)
@@ -528,9 +577,11 @@ func (n *Node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	}
 	a, err := n.fsys.C.Link(n.call(ctx), t.fh, n.fh, name)
 	if err != nil {
+		n.listingDrop()
 		return nil, ToErrno(err)
 	}
 	t.dropAttrs() // nlink changed (deleg.go)
+	n.listingAdd(name, t.fh, a)
 	return n.newChild(ctx, t.fh, a, out), 0
 }
 
