@@ -116,11 +116,15 @@ type Manager struct {
 
 var lastEpoch atomic.Uint32
 
-// newEpoch returns seconds since the Unix epoch, forced to be strictly
-// increasing within the process so that two Managers (tests, restarts in one
-// process) never share an epoch.
-func newEpoch(now time.Time) uint32 {
-	e := uint32(now.Unix())
+// newEpoch returns the boot epoch of a new instance: the time in seconds
+// since the Unix epoch, but above min (the last epoch of this state
+// directory, so a server restarted within the same second does not hand
+// out its predecessor's client IDs and stateids again: a client would then
+// find its old client ID valid but naming another client), and strictly
+// increasing within the process so that two Managers (tests, restarts in
+// one process) never share an epoch.
+func newEpoch(now time.Time, min uint32) uint32 {
+	e := max(uint32(now.Unix()), min+1)
 	for {
 		last := lastEpoch.Load()
 		if e <= last {
@@ -153,7 +157,7 @@ func NewManager(cfg Config) *Manager {
 	now := cfg.Clock.Now()
 	m := &Manager{
 		cfg:          cfg,
-		epoch:        newEpoch(now),
+		epoch:        newEpoch(now, cfg.Store.lastEpoch()),
 		bootTime:     now,
 		confByName:   map[string]*Client{},
 		unconfByName: map[string]*Client{},
@@ -169,6 +173,11 @@ func NewManager(cfg Config) *Manager {
 		expiredClients: map[uint64]struct{}{},
 	}
 	_, _ = rand.Read(m.rnd[:])
+	if cfg.Store != nil {
+		if err := cfg.Store.saveEpoch(m.epoch); err != nil && cfg.Store.OnError != nil {
+			cfg.Store.OnError(err)
+		}
+	}
 	m.initRecovery(now)
 	binary.BigEndian.PutUint32(m.bootVerf[:4], m.epoch)
 	copy(m.bootVerf[4:], m.rnd[:4])

@@ -83,6 +83,32 @@ func OpenStore(dir string) (*Store, []ClientRecord, error) {
 	return s, recs, nil
 }
 
+// epochFile holds the boot epoch of the last instance that used the
+// directory (newEpoch keeps above it).
+const epochFile = "epoch"
+
+// lastEpoch returns the epoch recorded in the directory, 0 if none (or no
+// Store).
+func (s *Store) lastEpoch() uint32 {
+	if s == nil {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join(s.dir, epochFile))
+	if err != nil || len(b) > 16 {
+		return 0
+	}
+	e, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
+	if err != nil {
+		return 0
+	}
+	return uint32(e)
+}
+
+// saveEpoch records e as the directory's last epoch.
+func (s *Store) saveEpoch(e uint32) error {
+	return writeAtomic(s.dir, epochFile, []byte(strconv.FormatUint(uint64(e), 10)+"\n"))
+}
+
 // Dir is the state directory.
 func (s *Store) Dir() string { return s.dir }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStoreRoundTrip(t *testing.T) {
@@ -82,5 +83,33 @@ func TestParseRecordsBad(t *testing.T) {
 	recs, err := parseRecords(strings.NewReader("fsbridge-clients 1 1\n1 2 61\n\n0 3 61\n"))
 	if err != nil || len(recs) != 1 || recs[0] != (ClientRecord{Name: "a", Minor: 1, Epoch: 2}) {
 		t.Errorf("duplicates: %+v %v", recs, err)
+	}
+}
+
+// A server restarted within the same second gets a new epoch: the last one
+// is kept in the state directory (its client IDs must not come back).
+func TestEpochAboveStored(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	var epochs []uint32
+	for range 3 {
+		st, _, err := OpenStore(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := NewManager(Config{Clock: clock, Store: st})
+		epochs = append(epochs, m.epoch)
+		st.Close()
+	}
+	if epochs[1] <= epochs[0] || epochs[2] <= epochs[1] {
+		t.Fatalf("epochs %v: not increasing", epochs)
+	}
+	// Across processes too: the process-wide counter is not what keeps
+	// them apart.
+	lastEpoch.Store(0)
+	st, _, _ := OpenStore(dir)
+	defer st.Close()
+	if e := NewManager(Config{Clock: clock, Store: st}).epoch; e <= epochs[2] {
+		t.Fatalf("after a \"restart\": epoch %d, last was %d", e, epochs[2])
 	}
 }
