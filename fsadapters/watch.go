@@ -30,6 +30,11 @@ func (c Change) String() string {
 // to failing for one object.
 var ErrWatchUnavailable = errors.New("change notification unavailable")
 
+// ErrWatchNotSupported is wrapped by ChangeWatcher.Watch when the backend
+// can watch, but not this kind of object (e.g. a directory without
+// fanotify FID reporting): only that object must not be delegated.
+var ErrWatchNotSupported = errors.New("change notification not supported for this object")
+
 // ChangeWatcher is implemented by backends whose objects can also be
 // changed behind fs_serv's back (the dir backend: local processes on the
 // server host). The server watches every file it delegates, so that such a
@@ -44,5 +49,11 @@ type ChangeWatcher interface {
 	// long. cancel stops the watch; it is idempotent and onChange may still
 	// be running or be called once more while cancel runs. The watch costs
 	// kernel resources and should exist only while needed.
+	//
+	// For a directory (directory delegations, RFC 8881 §10.9), a
+	// ChangeModify reports a change of its entries (a name created,
+	// removed, renamed in or out) or of the directory itself (its
+	// attributes, its removal or move); write is ignored. A backend that
+	// cannot watch directories fails with ErrWatchNotSupported.
 	Watch(fh FileHandle, write bool, onChange func(Change)) (cancel func(), err error)
 }

@@ -255,6 +255,9 @@ func (c *Client) cbOp(op nfs4.CBOp, a nfs4.Args) nfs4.Res {
 	switch op {
 	case nfs4.CBOpRecall:
 		ra := a.(*nfs4.CBRecallArgs)
+		if dd := c.dirDelegByOtherLocked(ra.StateID.Other); dd != nil {
+			return c.cbDirRecallLocked(dd, ra.FH) // dirdeleg.go
+		}
 		d := c.delegByOtherLocked(ra.StateID.Other)
 		if d == nil {
 			// Not (yet) ours: the OPEN reply granting it may still be
@@ -319,9 +322,7 @@ func (c *Client) cbOp(op nfs4.CBOp, a nfs4.Args) nfs4.Res {
 		return &nfs4.CBRecallSlotRes{}
 
 	case nfs4.CBOpNotify:
-		// We never ask for directory delegations (GET_DIR_DELEGATION),
-		// so any notification names a stateid we do not hold.
-		return &nfs4.CBNotifyRes{StatusRes: nfs4.StatusRes{Status: nfs4.ErrBadStateID}}
+		return c.cbNotifyLocked(a.(*nfs4.CBNotifyArgs)) // dirdeleg.go
 
 	case nfs4.CBOpNotifyLock:
 		// Blocked locks are polled (lock.go): the hint needs no action.
@@ -363,6 +364,7 @@ func (c *Client) seqStatus(flags uint32) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			c.freeRevoked(ctx)
+			c.freeRevokedDirs(ctx) // dirdeleg.go
 		}()
 	}
 }

@@ -104,6 +104,7 @@ type delegState struct {
 	// reach us.
 	backChan bool
 
+	dir       dirDelegs   // directory delegations (dirdeleg.go)
 	cb        cbSlot      // callback.go
 	rebinding atomic.Bool // a BIND_CONN_TO_SESSION is under way
 	testing   atomic.Bool // a TEST_STATEID for revoked delegations is under way
@@ -286,13 +287,19 @@ func (c *Client) ReturnDelegation(ctx context.Context, d *Delegation) error {
 	return c.returnDeleg(d, true)
 }
 
-// ReturnAllDelegations returns every delegation held, e.g. before
+// ReturnAllDelegations returns every delegation held, directory
+// delegations included, e.g. before
 // unmounting (Shutdown calls it).
 func (c *Client) ReturnAllDelegations(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, d := range c.Delegations() {
 		if d.markRecalled() {
 			wg.Go(func() { c.returnDeleg(d, true) })
+		}
+	}
+	for _, d := range c.dirDelegations() { // dirdeleg.go
+		if d.markRecalled() {
+			wg.Go(func() { c.returnDirDeleg(d, false) })
 		}
 	}
 	done := make(chan struct{})
@@ -311,6 +318,7 @@ func (c *Client) dropAllDelegations() {
 	all := c.dg.byFH
 	c.dg.byFH = nil
 	h := c.dg.handler
+	c.dropAllDirDelegsLocked() // dirdeleg.go
 	c.dg.mu.Unlock()
 	for _, d := range all {
 		d.markRecalled()

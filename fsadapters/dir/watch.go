@@ -37,6 +37,16 @@ import (
 // local chmod, chown, utimes, unlink or rename then goes unnoticed.
 // A queue overflow (FAN_Q_OVERFLOW) fires every watch.
 //
+// Directories (directory delegations, RFC 8881 §10.9) are watched in FID
+// mode only: an inode mark on the directory with FAN_CREATE, FAN_DELETE,
+// FAN_MOVED_FROM and FAN_MOVED_TO (entries, which fanotify reports only
+// with FID reporting), FAN_ATTRIB, FAN_DELETE_SELF and FAN_MOVE_SELF (the
+// directory itself), all with FAN_ONDIR so that subdirectories count and
+// events on the directory inode are reported. Without FAN_EVENT_ON_CHILD
+// a change inside a child file is not reported (it does not change the
+// directory's entries). In fd mode Watch refuses directories
+// (fsadapters.ErrWatchNotSupported), so they are not delegated.
+//
 // Not detectable: a local stat(2) of a file under a write delegation
 // (fanotify has no event for it), and writes through a shared mmap until
 // the writer closes the file.
@@ -69,6 +79,7 @@ type inodeWatch struct {
 	ino  devIno
 	fd   int // our own O_PATH fd: pins the inode and names it for fanotify_mark
 	mask uint64
+	dir  bool // a directory: dirMask, whatever the subscribers' write
 	subs map[*watchSub]struct{}
 }
 
@@ -84,6 +95,12 @@ const (
 	modifyMaskFID = unix.FAN_MODIFY | unix.FAN_CLOSE_WRITE | unix.FAN_ATTRIB |
 		unix.FAN_DELETE_SELF | unix.FAN_MOVE_SELF
 	modifyMaskFd = unix.FAN_MODIFY | unix.FAN_CLOSE_WRITE
+	// dirMask: the events of a watched directory (FID mode only).
+	dirMask = unix.FAN_CREATE | unix.FAN_DELETE | unix.FAN_MOVED_FROM | unix.FAN_MOVED_TO |
+		unix.FAN_ATTRIB | unix.FAN_DELETE_SELF | unix.FAN_MOVE_SELF | unix.FAN_ONDIR
+	// dirEvents: dirMask's events that report a change (FAN_ONDIR only
+	// qualifies them).
+	dirEvents = dirMask &^ unix.FAN_ONDIR
 	// accessMask: events that conflict with write delegations only.
 	accessMask = unix.FAN_OPEN | unix.FAN_ACCESS
 
@@ -93,7 +110,8 @@ const (
 
 var _ fsadapters.ChangeWatcher = (*FS)(nil)
 
-// Watch implements fsadapters.ChangeWatcher for regular files. It fails
+// Watch implements fsadapters.ChangeWatcher for regular files and, in
+// FID mode, directories. It fails
 // with an error wrapping fsadapters.ErrWatchUnavailable when fanotify
 // cannot be used at all (no CAP_SYS_ADMIN, kernel without fanotify).
 func (fs *FS) Watch(fh fsadapters.FileHandle, write bool, onChange func(fsadapters.Change)) (func(), error) {
@@ -110,7 +128,13 @@ func (fs *FS) Watch(fh fsadapters.FileHandle, write bool, onChange func(fsadapte
 		return nil, err
 	}
 	defer fs.release(r)
-	if at.Type != fsadapters.TypeRegular {
+	isDir := at.Type == fsadapters.TypeDir
+	switch {
+	case isDir && !w.fid:
+		return nil, fmt.Errorf("dir: directory watch needs fanotify FID reporting: %w", fsadapters.ErrWatchNotSupported)
+	case isDir:
+		write = false
+	case at.Type != fsadapters.TypeRegular:
 		return nil, unix.EINVAL
 	}
 	key := handleKey(kh.Type(), kh.Bytes())
@@ -128,9 +152,10 @@ func (fs *FS) Watch(fh fsadapters.FileHandle, write bool, onChange func(fsadapte
 		if err != nil {
 			return nil, err
 		}
-		iw = &inodeWatch{key: key, ino: devIno{fs.rootDev, at.FileID}, fd: nfd, subs: map[*watchSub]struct{}{}}
+		iw = &inodeWatch{key: key, ino: devIno{fs.rootDev, at.FileID}, fd: nfd, dir: isDir,
+			subs: map[*watchSub]struct{}{}}
 	}
-	if want := iw.mask | w.maskFor(write); want != iw.mask {
+	if want := iw.mask | w.maskFor(iw.dir, write); want != iw.mask {
 		// /proc/self/fd/N: fanotify_mark takes no O_PATH fd as dirfd
 		// with a NULL path, but follows the magic link to our inode.
 		if err := unix.FanotifyMark(w.fd, unix.FAN_MARK_ADD, want, unix.AT_FDCWD, procPath(iw.fd)); err != nil {
@@ -150,7 +175,10 @@ func (fs *FS) Watch(fh fsadapters.FileHandle, write bool, onChange func(fsadapte
 	return func() { once.Do(func() { w.cancel(iw, sub) }) }, nil
 }
 
-func (w *watcher) maskFor(write bool) uint64 {
+func (w *watcher) maskFor(dir, write bool) uint64 {
+	if dir {
+		return dirMask
+	}
 	m := uint64(modifyMaskFd)
 	if w.fid {
 		m = modifyMaskFID
@@ -171,7 +199,7 @@ func (w *watcher) cancel(iw *inodeWatch, sub *watchSub) {
 	}
 	var want uint64
 	for s := range iw.subs {
-		want |= w.maskFor(s.write)
+		want |= w.maskFor(iw.dir, s.write)
 	}
 	if want == iw.mask {
 		return
@@ -313,7 +341,7 @@ func (w *watcher) dispatch(b []byte) {
 			continue
 		}
 		kind := fsadapters.ChangeAccess
-		if mask&modifyMaskFID != 0 {
+		if mask&(modifyMaskFID|dirEvents) != 0 {
 			kind = fsadapters.ChangeModify
 		}
 		var iw []*watchSub
@@ -350,7 +378,10 @@ func (w *watcher) subsByFID(info []byte, kind fsadapters.Change) []*watchSub {
 		}
 		rec := info[:n]
 		info = info[n:]
-		if typ != unix.FAN_EVENT_INFO_TYPE_FID || n < fidInfoMin {
+		// Directory entry events name the directory: as FID with
+		// FAN_REPORT_FID alone, as DFID if the group ever asks for
+		// FAN_REPORT_DIR_FID.
+		if (typ != unix.FAN_EVENT_INFO_TYPE_FID && typ != unix.FAN_EVENT_INFO_TYPE_DFID) || n < fidInfoMin {
 			continue
 		}
 		hlen := int(ne.Uint32(rec[12:16]))

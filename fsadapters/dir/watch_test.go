@@ -229,15 +229,20 @@ func TestWatchSharedAndClose(t *testing.T) {
 	expectQuiet(t, ch1, "after Close")
 }
 
-// A watch of something other than a regular file is refused.
+// A watch of something other than a regular file or a directory is
+// refused (directories: watchdir_test.go).
 func TestWatchNonRegular(t *testing.T) {
-	fs, _, _ := newWatchFile(t)
-	_, err := fs.Watch(fs.Root(), false, func(fsadapters.Change) {})
+	fs, d, _ := newWatchFile(t)
+	if err := os.Symlink("f", filepath.Join(d, "l")); err != nil {
+		t.Fatal(err)
+	}
+	lh, _ := mustLookup(t, fs, fs.Root(), "l")
+	_, err := fs.Watch(lh, false, func(fsadapters.Change) {})
 	if errors.Is(err, fsadapters.ErrWatchUnavailable) {
 		t.Skip(err)
 	}
 	if !errors.Is(err, unix.EINVAL) {
-		t.Fatalf("Watch(root): %v, want EINVAL", err)
+		t.Fatalf("Watch(symlink): %v, want EINVAL", err)
 	}
 	if _, err := fs.Watch(fsadapters.FileHandle("garbage-handle-bytes"), false, func(fsadapters.Change) {}); !errors.Is(err, fsadapters.ErrBadHandle) {
 		t.Fatalf("Watch(garbage): %v, want ErrBadHandle", err)

@@ -201,13 +201,14 @@ func (c *compound) breakDelegations(fhKey string, except uint64) nfs4.Status {
 
 // breakDelegationsByName is breakDelegations for the object name in
 // directory dir (REMOVE, RENAME source and target): the name is looked up
-// only when some delegation exists.
+// only when some delegation exists. A directory removed or renamed loses
+// its directory delegations (dirdeleg.go).
 func (c *compound) breakDelegationsByName(dir fsadapters.FileHandle, name []byte) nfs4.Status {
 	if !c.s.state.HasDelegations() || checkName(name) != nfs4.OK {
 		return nfs4.OK
 	}
 	fh, at, err := c.fs().Lookup(c.ctx, &c.cred, dir, string(name))
-	if err != nil || at.Type != fsadapters.TypeRegular {
+	if err != nil || (at.Type != fsadapters.TypeRegular && at.Type != fsadapters.TypeDir) {
 		return nfs4.OK // the operation itself will report it
 	}
 	return c.breakDelegations(string(wireFH(c.cur.ex, fh)), 0)

@@ -110,7 +110,7 @@ func (s *Server) Collect(w *metrics.Writer) {
 	w.Int("fsbridge_nfs_lock_stateids", int64(st.LockStates))
 	w.Family("fsbridge_nfs_locks", metrics.TypeGauge, "Byte-range locks held.")
 	w.Int("fsbridge_nfs_locks", int64(st.LockRanges))
-	w.Family("fsbridge_nfs_delegations", metrics.TypeGauge, "File delegations, by state.")
+	w.Family("fsbridge_nfs_delegations", metrics.TypeGauge, "Delegations (of files and directories), by state.")
 	w.Int("fsbridge_nfs_delegations", int64(st.Delegations-st.Recalling), "state", "held")
 	w.Int("fsbridge_nfs_delegations", int64(st.Recalling), "state", "recalling")
 	w.Family("fsbridge_nfs_revoked_stateids", metrics.TypeGauge, "Stateids revoked and not yet freed by their client.")

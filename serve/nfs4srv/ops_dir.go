@@ -205,6 +205,11 @@ func opCreate(c *compound, a nfs4.Args) nfs4.Res {
 	if st == nfs4.OK && sa.Valid&fsadapters.SetSize != 0 {
 		st = nfs4.ErrInval // size of a non-regular object
 	}
+	var ch dirChg
+	if st == nfs4.OK {
+		ch, st = c.dirChange(c.fhKey(), nfs4.NotifyAddEntry, 0) // dirdeleg.go
+	}
+	defer ch.end()
 	if st != nfs4.OK {
 		res.Status = st
 		return res
@@ -231,6 +236,7 @@ func opCreate(c *compound, a nfs4.Args) nfs4.Res {
 		return res
 	}
 	res.CInfo = changeInfo(dirAt, fs, c, c.cur.h)
+	c.notifyAdded(ch, args.ObjName)
 	if sa.Valid != 0 {
 		res.AttrSet = args.CreateAttrs.Mask
 	}
@@ -247,6 +253,11 @@ func opRemove(c *compound, a nfs4.Args) nfs4.Res {
 	if st == nfs4.OK {
 		st = checkName(args.Target)
 	}
+	var ch dirChg
+	if st == nfs4.OK {
+		ch, st = c.dirChange(c.fhKey(), -1, 0) // dirdeleg.go
+	}
+	defer ch.end()
 	if st == nfs4.OK {
 		st = c.breakDelegationsByName(c.cur.h, args.Target) // deleg.go
 	}
@@ -303,8 +314,20 @@ func opRename(c *compound, a nfs4.Args) nfs4.Res {
 		res.TargetCInfo = res.SourceCInfo
 		return res
 	}
-	// The renamed file and a file renamed over lose their delegations
-	// (RFC 8881 §10.4.4; deleg.go).
+	// Both directories' delegations (dirdeleg.go); the renamed file and a
+	// file renamed over lose their delegations (RFC 8881 §10.4.4; deleg.go).
+	src, st := c.dirChange(string(c.saved.wire), -1, 0)
+	defer src.end()
+	if st != nfs4.OK {
+		res.Status = st
+		return res
+	}
+	dst, st := c.dirChange(c.fhKey(), -1, 0)
+	defer dst.end()
+	if st != nfs4.OK {
+		res.Status = st
+		return res
+	}
 	if st := c.breakDelegationsByName(c.saved.h, args.OldName); st != nfs4.OK {
 		res.Status = st
 		return res
@@ -348,6 +371,11 @@ func opLink(c *compound, a nfs4.Args) nfs4.Res {
 	if st == nfs4.OK {
 		st = c.breakDelegations(string(c.saved.wire), 0) // deleg.go
 	}
+	var ch dirChg
+	if st == nfs4.OK {
+		ch, st = c.dirChange(c.fhKey(), nfs4.NotifyAddEntry, 0) // dirdeleg.go
+	}
+	defer ch.end()
 	if st == nfs4.OK {
 		st = statusOf(fs.Link(c.ctx, &c.cred, c.saved.h, c.cur.h, string(args.NewName)))
 	}
@@ -355,6 +383,7 @@ func opLink(c *compound, a nfs4.Args) nfs4.Res {
 		res.Status = st
 		return res
 	}
+	c.notifyAdded(ch, args.NewName)
 	res.CInfo = changeInfo(dirAt, fs, c, c.cur.h)
 	return res
 }

@@ -81,10 +81,14 @@ func (c *compound) doOpen(args *nfs4.OpenArgs, o *state.Owner) nfs4.Res {
 	}
 	var t openTarget
 	var st nfs4.Status
+	var dirCh dirChg
+	defer func() { dirCh.end() }()
 	switch args.Claim.Claim {
 	case nfs4.ClaimNull:
 		if st = c.truncateBreak(args, o); st == nfs4.OK { // deleg.go
-			t, st = c.openByName(args)
+			if dirCh, st = c.openCreateDirChange(args, o); st == nfs4.OK { // dirdeleg.go
+				t, st = c.openByName(args)
+			}
 		}
 	case nfs4.ClaimFH:
 		if c.minor == 0 {
@@ -125,6 +129,9 @@ func (c *compound) doOpen(args *nfs4.OpenArgs, o *state.Owner) nfs4.Res {
 	}
 	if st == nfs4.OK && !t.created {
 		st = c.openPermission(&t.attr, access)
+	}
+	if t.created {
+		c.notifyAdded(dirCh, args.Claim.File) // dirdeleg.go
 	}
 	if st != nfs4.OK {
 		res.Status = st

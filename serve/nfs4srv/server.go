@@ -84,6 +84,8 @@ type Server struct {
 
 	localMu sync.Mutex
 	localW  *localWatches // watches for local changes (localchange.go), created on demand
+
+	dirChanging dirChanges // directory entry changes under way (dirdeleg.go)
 }
 
 // New returns a Server for cfg.

@@ -290,6 +290,8 @@ type Delegation struct {
 	minor    uint32 // minor version of the grant (4.0: no revoked stateids kept)
 	recalled bool   // CB_RECALL queued: revoked a lease after recallAt
 	recallAt time.Time
+	dir      bool   // a directory delegation (dirdeleg.go)
+	notify   uint32 // directory: the NOTIFY4_* types granted, as bits
 }
 
 // RevokeState marks a stateid's state revoked (administratively, or for a
