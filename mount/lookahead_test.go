@@ -1,85 +1,23 @@
 package mount
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/fsbridge/fsbridge/fsadapters/dir"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
-	"github.com/fsbridge/fsbridge/proto/xdr"
-	"github.com/fsbridge/fsbridge/serve/nfs4srv"
-	"github.com/fsbridge/fsbridge/serve/rpcsrv"
 )
-
-// opCounter counts the operations the server receives, by op.
-type opCounter struct {
-	mu sync.Mutex
-	n  map[nfs4.Op]int
-}
-
-func (c *opCounter) get(op nfs4.Op) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[op]
-}
-
-// serveOpsT exports a new directory in process and counts the operations
-// of every COMPOUND.
-func serveOpsT(t *testing.T) (addr, export string, cnt *opCounter) {
-	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil || os.Geteuid() != 0 {
-		t.Skip("needs root and /dev/fuse")
-	}
-	export = t.TempDir()
-	fsys, err := dir.New(export, dir.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nfs := nfs4srv.New(nfs4srv.Config{FS: fsys, Log: slog.New(slog.DiscardHandler)})
-	cnt = &opCounter{n: map[nfs4.Op]int{}}
-	h := rpcsrv.HandlerFunc(func(ctx context.Context, c *rpcsrv.Call) rpcsrv.Reply {
-		if c.Prog == nfs4.Program && c.Proc == nfs4.ProcCompound {
-			var a nfs4.CompoundArgs
-			a.Decode(xdr.NewDecoder(append([]byte(nil), c.Args...)))
-			cnt.mu.Lock()
-			for _, op := range a.Ops {
-				cnt.n[op.Op]++
-			}
-			cnt.mu.Unlock()
-		}
-		return nfs.ServeRPC(ctx, c)
-	})
-	srv := &rpcsrv.Server{Handler: h, Logf: func(string, ...any) {}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		nfs.Close()
-		fsys.Close()
-	})
-	return l.Addr().String(), export, cnt
-}
 
 // A run of lookups in one directory is answered from one listing: stat of
 // 300 files a fresh mount has not seen costs a few READDIRs, not 300
 // LOOKUPs, and every answer is right, including "no such file".
 func TestLookaheadStatRun(t *testing.T) {
-	addr, export, cnt := serveOpsT(t)
+	addr, export, cnt := serveMetricsT(t)
 	d := filepath.Join(export, "d")
 	os.Mkdir(d, 0o755)
 	const n = 300
@@ -89,7 +27,7 @@ func TestLookaheadStatRun(t *testing.T) {
 		}
 	}
 	mnt, _, _ := mountOptsT(t, addr, "look", Options{NoDeleg: true, AttrTimeout: 5 * time.Second, EntryTimeout: 5 * time.Second})
-	lookups0 := cnt.get(nfs4.OpLookup)
+	lookups0 := int(cnt.OpCount(nfs4.OpLookup))
 	for i := range n {
 		st, err := os.Lstat(filepath.Join(mnt, "d", fmt.Sprintf("f%03d", i)))
 		if err != nil || st.Size() != int64(i) {
@@ -101,21 +39,21 @@ func TestLookaheadStatRun(t *testing.T) {
 			t.Fatalf("missing%d: %v", i, err)
 		}
 	}
-	lookups := cnt.get(nfs4.OpLookup) - lookups0
+	lookups := int(cnt.OpCount(nfs4.OpLookup)) - lookups0
 	if lookups > 2*lookaheadMisses+2 {
 		t.Errorf("%d LOOKUPs for %d stats, want a listing to answer most", lookups, n+20)
 	}
-	if cnt.get(nfs4.OpReadDir) == 0 {
+	if int(cnt.OpCount(nfs4.OpReadDir)) == 0 {
 		t.Error("no READDIR: the directory was not listed")
 	}
-	t.Logf("%d stats: %d LOOKUP, %d READDIR", n+20, lookups, cnt.get(nfs4.OpReadDir))
+	t.Logf("%d stats: %d LOOKUP, %d READDIR", n+20, lookups, int(cnt.OpCount(nfs4.OpReadDir)))
 }
 
 // Changes made through the mount keep the listing exact; a name another
 // client (here: a local process on the export) adds shows up once the
 // listing is older than the entry timeout.
 func TestLookaheadCoherence(t *testing.T) {
-	addr, export, _ := serveOpsT(t)
+	addr, export, _ := serveMetricsT(t)
 	d := filepath.Join(export, "d")
 	os.Mkdir(d, 0o755)
 	for i := range 50 {
@@ -189,7 +127,7 @@ func TestLookaheadCoherence(t *testing.T) {
 // A listing answers only callers with the credential it was fetched for:
 // LOOKUP checks search permission on the directory.
 func TestLookaheadPermission(t *testing.T) {
-	addr, export, _ := serveOpsT(t)
+	addr, export, _ := serveMetricsT(t)
 	d := filepath.Join(export, "private")
 	os.Mkdir(d, 0o700)
 	for i := range 30 {

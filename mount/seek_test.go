@@ -11,7 +11,7 @@ import (
 // SEEK_DATA/SEEK_HOLE through the mount give the answers lseek gives on
 // the server's own file.
 func TestSeekDataHole(t *testing.T) {
-	addr, export, _ := serveOpsT(t)
+	addr, export, _ := serveMetricsT(t)
 	const mib = 1 << 20
 	p := filepath.Join(export, "sparse")
 	f, err := os.Create(p)

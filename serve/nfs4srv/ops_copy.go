@@ -121,22 +121,12 @@ func opCopy(c *compound, a nfs4.Args) nfs4.Res {
 		res.Status = nfs4.ErrNotSupp
 		return res
 	}
-	size, st := c.copyTypes()
-	if st != nfs4.OK {
-		res.Status = st
-		return res
-	}
-	src, dst, done, st := c.copyFiles(args.SrcStateID, args.DstStateID)
+	src, dst, count, done, st := c.copyPrepare(args.SrcStateID, args.DstStateID, args.SrcOffset, args.DstOffset, args.Count)
 	if st != nfs4.OK {
 		res.Status = st
 		return res
 	}
 	defer done()
-	count, st := c.copyRange(args.SrcOffset, args.DstOffset, args.Count, size)
-	if st != nfs4.OK {
-		res.Status = st
-		return res
-	}
 	n, err := copyData(src, dst, int64(args.SrcOffset), int64(args.DstOffset), int64(min(count, copyMax)))
 	if err != nil && n == 0 {
 		res.Status = ioErr(err)
@@ -150,6 +140,26 @@ func opCopy(c *compound, a nfs4.Args) nfs4.Res {
 	res.Response = nfs4.WriteResponse{Count: uint64(n), Committed: nfs4.Unstable4, WriteVerf: c.s.writeVerf}
 	res.Requirements = nfs4.CopyRequirements{Consecutive: true, Synchronous: true}
 	return res
+}
+
+// copyPrepare is what COPY and CLONE check first: the file types
+// (copyTypes), the stateids and open files (copyFiles) and the range
+// (copyRange). On OK, done must be called when the files are no longer
+// used.
+func (c *compound) copyPrepare(srcSID, dstSID nfs4.StateID, srcOff, dstOff, count uint64) (src, dst fsadapters.File, n uint64, done func(), st nfs4.Status) {
+	size, st := c.copyTypes()
+	if st != nfs4.OK {
+		return nil, nil, 0, nil, st
+	}
+	src, dst, done, st = c.copyFiles(srcSID, dstSID)
+	if st != nfs4.OK {
+		return nil, nil, 0, nil, st
+	}
+	if n, st = c.copyRange(srcOff, dstOff, count, size); st != nfs4.OK {
+		done()
+		return nil, nil, 0, nil, st
+	}
+	return src, dst, n, done, nfs4.OK
 }
 
 // copyData moves up to n bytes: through the backend's Copier when it has
@@ -197,22 +207,12 @@ func copyData(src, dst fsadapters.File, srcOff, dstOff, n int64) (int64, error) 
 func opClone(c *compound, a nfs4.Args) nfs4.Res {
 	args := a.(*nfs4.CloneArgs)
 	res := &nfs4.CloneRes{}
-	size, st := c.copyTypes()
-	if st != nfs4.OK {
-		res.Status = st
-		return res
-	}
-	src, dst, done, st := c.copyFiles(args.SrcStateID, args.DstStateID)
+	src, dst, count, done, st := c.copyPrepare(args.SrcStateID, args.DstStateID, args.SrcOffset, args.DstOffset, args.Count)
 	if st != nfs4.OK {
 		res.Status = st
 		return res
 	}
 	defer done()
-	count, st := c.copyRange(args.SrcOffset, args.DstOffset, args.Count, size)
-	if st != nfs4.OK {
-		res.Status = st
-		return res
-	}
 	cl, ok := src.(fsadapters.Cloner)
 	if !ok {
 		res.Status = nfs4.ErrNotSupp
