@@ -50,6 +50,7 @@ type listing struct {
 	misses    int       // lookups not answered from a listing …
 	firstMiss time.Time // … since this time
 	fetching  bool
+	gen       uint64 // bumped by every change through this mount (add, remove, drop)
 	lastHit   time.Time              // last lookup answered from a listing
 	at        time.Time              // when entries was fetched; zero: none
 	cred      string                 // credKey of the caller it was fetched for
@@ -150,6 +151,9 @@ func (n *Node) lookupMissed() bool {
 // the credential of ctx's caller (cred).
 func (n *Node) fetchListing(ctx context.Context, cred string) {
 	start := time.Now()
+	n.look.mu.Lock()
+	gen := n.look.gen
+	n.look.mu.Unlock()
 	entries := map[string]*nfs4.Attrs{}
 	var cookie uint64
 	var verf nfs4.Verifier
@@ -191,6 +195,13 @@ func (n *Node) fetchListing(ctx context.Context, cred string) {
 		l.tooBig = time.Now()
 		return
 	}
+	if l.gen != gen {
+		// We changed the directory meanwhile: the listing may predate
+		// it. Start counting misses afresh rather than listing again at
+		// once (the directory is busy with our own changes).
+		l.misses, l.lastHit = 0, time.Time{}
+		return
+	}
 	// Stamped with the start: a change of ours during the fetch makes the
 	// entries it touched stale, and touched compares with this time.
 	l.entries, l.at, l.cred = entries, start, cred
@@ -221,6 +232,7 @@ func (n *Node) listingAdd(name string, fh []byte, a *nfs4.Attrs) {
 	l := &n.look
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.gen++
 	if l.entries == nil {
 		return
 	}
@@ -238,6 +250,7 @@ func (n *Node) listingRemove(name string) {
 	l := &n.look
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.gen++
 	if l.entries != nil {
 		delete(l.entries, name)
 	}
@@ -247,6 +260,7 @@ func (n *Node) listingRemove(name string) {
 func (n *Node) listingDrop() {
 	l := &n.look
 	l.mu.Lock()
+	l.gen++
 	l.entries = nil
 	l.mu.Unlock()
 }
