@@ -138,7 +138,11 @@ func run() error {
 			if st, serr := os.Stat(fl.Arg(0)); serr == nil && st.IsDir() && (*imgType != "" || *partition != 0) {
 				return errors.New("--type and --partition apply to an IMAGE file, not a directory")
 			}
-			fs, err = loader.backend(fl.Arg(0), backendOpts{typ: *imgType, partition: *partition})
+			src := fl.Arg(0)
+			if src == "mem" {
+				src = "./mem" // a directory or image named mem; the keyword is --mem here
+			}
+			fs, err = loader.backend(src, backendOpts{typ: *imgType, partition: *partition})
 		}
 		if err == nil {
 			exportList, err = loader.single(fs)
