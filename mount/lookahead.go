@@ -50,7 +50,7 @@ type listing struct {
 	misses    int       // lookups not answered from a listing …
 	firstMiss time.Time // … since this time
 	fetching  bool
-	gen       uint64 // bumped by every change through this mount (add, remove, drop)
+	gen       uint64                 // bumped by every change through this mount (add, remove, drop)
 	lastHit   time.Time              // last lookup answered from a listing
 	at        time.Time              // when entries was fetched; zero: none
 	cred      string                 // credKey of the caller it was fetched for
