@@ -3,15 +3,12 @@ package nfs4client
 import (
 	"bytes"
 	"context"
-	"flag"
-	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fsbridge/fsbridge/internal/fuzzcorpus"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
 	"github.com/fsbridge/fsbridge/proto/rpc"
 	"github.com/fsbridge/fsbridge/proto/xdr"
@@ -24,8 +21,6 @@ import (
 // directly: rpcclient recovers panics in callbacks, which would hide them.
 // Seeds are under testdata/fuzz/FuzzCallback (regenerate with
 // `go test ./client/nfs4client -run TestWriteFuzzCorpus -fuzzcorpus`).
-
-var fuzzCorpus = flag.Bool("fuzzcorpus", false, "TestWriteFuzzCorpus: rewrite testdata/fuzz/*/seed-* from the seeds")
 
 var (
 	fzSession = nfs4.SessionID{0xf0, 0x22}
@@ -321,31 +316,11 @@ func FuzzCompoundReply(f *testing.F) {
 // TestWriteFuzzCorpus writes the seeds of FuzzCallback and
 // FuzzCompoundReply to testdata/fuzz/ (only with -fuzzcorpus).
 func TestWriteFuzzCorpus(t *testing.T) {
-	if !*fuzzCorpus {
-		t.Skip("-fuzzcorpus not given")
-	}
-	var cb, reply [][]byte
+	fuzzcorpus.SkipUnlessAsked(t)
+	var cb []fuzzcorpus.Seed
 	for _, s := range seedsCallback() {
-		cb = append(cb, fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n[]byte(%q)\n", s[0], s[1]))
+		cb = append(cb, fuzzcorpus.Seed{Args: []any{s[0], s[1]}})
 	}
-	for _, s := range seedsCompoundReply() {
-		reply = append(reply, fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", s))
-	}
-	for target, files := range map[string][][]byte{"FuzzCallback": cb, "FuzzCompoundReply": reply} {
-		dir := filepath.Join("testdata", "fuzz", target)
-		old, _ := filepath.Glob(filepath.Join(dir, "seed-*"))
-		for _, f := range old {
-			if err := os.Remove(f); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for i, b := range files {
-			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%03d", i)), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	fuzzcorpus.Write(t, "FuzzCallback", cb)
+	fuzzcorpus.Write(t, "FuzzCompoundReply", fuzzcorpus.Bytes(seedsCompoundReply()...))
 }

@@ -3,14 +3,10 @@ package nfs4
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
-	"regexp"
 	"testing"
 
+	"github.com/fsbridge/fsbridge/internal/fuzzcorpus"
 	"github.com/fsbridge/fsbridge/proto/xdr"
 )
 
@@ -59,53 +55,14 @@ func sameModuloIgnored(t *testing.T, in, out []byte, decode func([]byte) (any, b
 // checked in under testdata/fuzz/ (regenerate with
 // `go test ./proto/nfs4 -run TestWriteFuzzCorpus -fuzzcorpus`).
 
-var fuzzCorpus = flag.Bool("fuzzcorpus", false, "TestWriteFuzzCorpus: rewrite testdata/fuzz/*/seed-* from the seeds")
-
 // fuzzSeed is one seed input: the arguments of the fuzz function.
-type fuzzSeed struct {
-	name string
-	args []any // []byte or uint32, in the fuzz function's order
-}
+type fuzzSeed = fuzzcorpus.Seed
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
-
-// writeCorpus replaces the seed-* files of testdata/fuzz/<target>/ with
-// seeds, in the corpus file format of go test ("go test fuzz v1", then one
-// Go literal per argument). Files the fuzzer saved (findings) are kept.
-func writeCorpus(t *testing.T, target string, seeds []fuzzSeed) {
-	t.Helper()
-	dir := filepath.Join("testdata", "fuzz", target)
-	old, _ := filepath.Glob(filepath.Join(dir, "seed-*"))
-	for _, f := range old {
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range seeds {
-		b := []byte("go test fuzz v1\n")
-		for _, a := range s.args {
-			switch v := a.(type) {
-			case []byte:
-				b = fmt.Appendf(b, "[]byte(%q)\n", v)
-			case uint32:
-				b = fmt.Appendf(b, "uint32(%d)\n", v)
-			default:
-				t.Fatalf("%s: seed argument of type %T", s.name, a)
-			}
-		}
-		name := fmt.Sprintf("seed-%03d-%s", i, unsafeName.ReplaceAllString(s.name, "_"))
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+func seed(name string, args ...any) fuzzSeed { return fuzzSeed{Name: name, Args: args} }
 
 func addSeeds(f *testing.F, seeds []fuzzSeed) {
 	for _, s := range seeds {
-		f.Add(s.args...)
+		f.Add(s.Args...)
 	}
 }
 
@@ -307,23 +264,23 @@ func TestFuzzSeedsCoverEveryOp(t *testing.T) {
 	}
 	// Each seed of a compound target decodes, so it is a valid start.
 	for _, s := range seedsCompound() {
-		if _, ok := decodeCompound(s.args[0].([]byte)); !ok {
-			t.Errorf("compound seed %s does not decode", s.name)
+		if _, ok := decodeCompound(s.Args[0].([]byte)); !ok {
+			t.Errorf("compound seed %s does not decode", s.Name)
 		}
 	}
 	for _, s := range seedsCompoundRes() {
-		if _, ok := decodeCompoundRes(s.args[0].([]byte)); !ok {
-			t.Errorf("compound result seed %s does not decode", s.name)
+		if _, ok := decodeCompoundRes(s.Args[0].([]byte)); !ok {
+			t.Errorf("compound result seed %s does not decode", s.Name)
 		}
 	}
 	for _, s := range seedsCBCompound() {
-		if _, ok := decodeCBCompound(s.args[0].([]byte)); !ok {
-			t.Errorf("CB_COMPOUND seed %s does not decode", s.name)
+		if _, ok := decodeCBCompound(s.Args[0].([]byte)); !ok {
+			t.Errorf("CB_COMPOUND seed %s does not decode", s.Name)
 		}
 	}
 	for _, s := range seedsCBCompoundRes() {
-		if _, ok := decodeCBCompoundRes(s.args[0].([]byte)); !ok {
-			t.Errorf("CB_COMPOUND result seed %s does not decode", s.name)
+		if _, ok := decodeCBCompoundRes(s.Args[0].([]byte)); !ok {
+			t.Errorf("CB_COMPOUND result seed %s does not decode", s.Name)
 		}
 	}
 }
@@ -332,7 +289,7 @@ func seedsOp(res bool) []fuzzSeed {
 	var out []fuzzSeed
 	for _, s := range opSamples() {
 		if s.res == res {
-			out = append(out, fuzzSeed{s.name, []any{uint32(s.op), enc(s.v)}})
+			out = append(out, seed(s.name, uint32(s.op), enc(s.v)))
 		}
 	}
 	return out
@@ -387,11 +344,11 @@ func decodeCompound(b []byte) (any, bool) {
 }
 
 func seedsCompound() []fuzzSeed {
-	out := []fuzzSeed{{"sample", []any{enc(sampleCompound())}}}
+	out := []fuzzSeed{seed("sample", enc(sampleCompound()))}
 	for _, s := range opSamples() {
 		if !s.res {
 			c := &CompoundArgs{Tag: []byte("seed"), MinorVersion: 2, Ops: []ArgOp{{OpPutRootFH, &PutRootFHArgs{}}, {s.op, s.v.(Args)}}}
-			out = append(out, fuzzSeed{s.name, []any{enc(c)}})
+			out = append(out, seed(s.name, enc(c)))
 		}
 	}
 	return out
@@ -422,14 +379,14 @@ func decodeCompoundRes(b []byte) (any, bool) {
 }
 
 func seedsCompoundRes() []fuzzSeed {
-	out := []fuzzSeed{{"sample", []any{enc(sampleCompoundRes())}}}
+	out := []fuzzSeed{seed("sample", enc(sampleCompoundRes()))}
 	for _, s := range opSamples() {
 		if s.res {
 			r := s.v.(Res)
 			c := &CompoundRes{Status: r.GetStatus(), Tag: []byte("seed"), Results: []ResOp{
 				{OpSequence, &SequenceRes{SessionID: sess41, SequenceID: 1, HighestSlotID: 3, TargetHighestSlotID: 3}},
 				{s.op, r}}}
-			out = append(out, fuzzSeed{s.name, []any{enc(c)}})
+			out = append(out, seed(s.name, enc(c)))
 		}
 	}
 	return out
@@ -460,14 +417,14 @@ func seedsCBCompound() []fuzzSeed {
 	var out []fuzzSeed
 	for _, s := range samplesCB() {
 		if c, ok := s.v.(*CBCompoundArgs); ok {
-			out = append(out, fuzzSeed{s.name, []any{enc(c)}})
+			out = append(out, seed(s.name, enc(c)))
 		}
 	}
 	args, _ := cbSamples()
 	seq := &CBSequenceArgs{SessionID: sess41, SequenceID: 1}
 	for _, a := range args {
 		c := &CBCompoundArgs{Tag: []byte("cb"), MinorVersion: 1, Ops: []CBArgOp{{CBOpSequence, seq}, a}}
-		out = append(out, fuzzSeed{a.Op.String(), []any{enc(c)}})
+		out = append(out, seed(a.Op.String(), enc(c)))
 	}
 	return out
 }
@@ -498,14 +455,14 @@ func seedsCBCompoundRes() []fuzzSeed {
 	var out []fuzzSeed
 	for _, s := range samplesCB() {
 		if c, ok := s.v.(*CBCompoundRes); ok {
-			out = append(out, fuzzSeed{s.name, []any{enc(c)}})
+			out = append(out, seed(s.name, enc(c)))
 		}
 	}
 	_, res := cbSamples()
 	seq := &CBSequenceRes{SessionID: sess41, SequenceID: 1}
 	for _, r := range res {
 		c := &CBCompoundRes{Status: r.Res.GetStatus(), Tag: []byte("cb"), Results: []CBResOp{{CBOpSequence, seq}, r}}
-		out = append(out, fuzzSeed{r.Op.String(), []any{enc(c)}})
+		out = append(out, seed(r.Op.String(), enc(c)))
 	}
 	return out
 }
@@ -542,7 +499,7 @@ func seedsAttrs() []fuzzSeed {
 	full := bytes.Clone(e.Buf)
 	e.Reset()
 	EncodeAttrs(&e, benchWant(), benchAttrs())
-	return []fuzzSeed{{"full", []any{full}}, {"bench", []any{bytes.Clone(e.Buf)}}, {"fat40", []any{enc(&fat40)}}}
+	return []fuzzSeed{seed("full", full), seed("bench", bytes.Clone(e.Buf)), seed("fat40", enc(&fat40))}
 }
 
 func FuzzDecodeAttrs(f *testing.F) {
@@ -572,14 +529,12 @@ func FuzzDecodeAttrs(f *testing.F) {
 // TestWriteFuzzCorpus writes the seeds of every target above to
 // testdata/fuzz/ (only with -fuzzcorpus).
 func TestWriteFuzzCorpus(t *testing.T) {
-	if !*fuzzCorpus {
-		t.Skip("-fuzzcorpus not given")
-	}
-	writeCorpus(t, "FuzzDecodeOpArgs", seedsOp(false))
-	writeCorpus(t, "FuzzDecodeOpRes", seedsOp(true))
-	writeCorpus(t, "FuzzDecodeCompound", seedsCompound())
-	writeCorpus(t, "FuzzDecodeCompoundRes", seedsCompoundRes())
-	writeCorpus(t, "FuzzDecodeCBCompound", seedsCBCompound())
-	writeCorpus(t, "FuzzDecodeCBCompoundRes", seedsCBCompoundRes())
-	writeCorpus(t, "FuzzDecodeAttrs", seedsAttrs())
+	fuzzcorpus.SkipUnlessAsked(t)
+	fuzzcorpus.Write(t, "FuzzDecodeOpArgs", seedsOp(false))
+	fuzzcorpus.Write(t, "FuzzDecodeOpRes", seedsOp(true))
+	fuzzcorpus.Write(t, "FuzzDecodeCompound", seedsCompound())
+	fuzzcorpus.Write(t, "FuzzDecodeCompoundRes", seedsCompoundRes())
+	fuzzcorpus.Write(t, "FuzzDecodeCBCompound", seedsCBCompound())
+	fuzzcorpus.Write(t, "FuzzDecodeCBCompoundRes", seedsCBCompoundRes())
+	fuzzcorpus.Write(t, "FuzzDecodeAttrs", seedsAttrs())
 }

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
+	"github.com/fsbridge/fsbridge/internal/fuzzcorpus"
 	"github.com/fsbridge/fsbridge/proto/xdr"
 )
 
@@ -19,30 +16,6 @@ import (
 // channel), FuzzDecodeReply (REPLY header, client), FuzzReadRecord (record
 // marking, RFC 5531 §11). Their seeds are checked in under testdata/fuzz/
 // (regenerate with `go test ./proto/rpc -run TestWriteFuzzCorpus -fuzzcorpus`).
-
-var fuzzCorpus = flag.Bool("fuzzcorpus", false, "TestWriteFuzzCorpus: rewrite testdata/fuzz/*/seed-* from the seeds")
-
-// writeCorpus replaces the seed-* files of testdata/fuzz/<target>/ with one
-// file per seed in go test's corpus format (findings are kept).
-func writeCorpus(t *testing.T, target string, seeds [][]byte) {
-	t.Helper()
-	dir := filepath.Join("testdata", "fuzz", target)
-	old, _ := filepath.Glob(filepath.Join(dir, "seed-*"))
-	for _, f := range old {
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range seeds {
-		b := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", s)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%03d", i)), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func seedsCall() [][]byte {
 	return [][]byte{
@@ -167,10 +140,8 @@ func FuzzReadRecord(f *testing.F) {
 // TestWriteFuzzCorpus writes the seeds above to testdata/fuzz/ (only with
 // -fuzzcorpus).
 func TestWriteFuzzCorpus(t *testing.T) {
-	if !*fuzzCorpus {
-		t.Skip("-fuzzcorpus not given")
-	}
-	writeCorpus(t, "FuzzDecodeCall", seedsCall())
-	writeCorpus(t, "FuzzDecodeReply", seedsReply())
-	writeCorpus(t, "FuzzReadRecord", seedsRecord())
+	fuzzcorpus.SkipUnlessAsked(t)
+	fuzzcorpus.Write(t, "FuzzDecodeCall", fuzzcorpus.Bytes(seedsCall()...))
+	fuzzcorpus.Write(t, "FuzzDecodeReply", fuzzcorpus.Bytes(seedsReply()...))
+	fuzzcorpus.Write(t, "FuzzReadRecord", fuzzcorpus.Bytes(seedsRecord()...))
 }

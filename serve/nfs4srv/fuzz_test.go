@@ -4,12 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/fsbridge/fsbridge/client/rpcclient"
 	"github.com/fsbridge/fsbridge/fsadapters/mem"
+	"github.com/fsbridge/fsbridge/internal/fuzzcorpus"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
 	"github.com/fsbridge/fsbridge/proto/rpc"
 	"github.com/fsbridge/fsbridge/proto/xdr"
@@ -335,32 +333,12 @@ func TestSeqIDReplayOtherOp(t *testing.T) {
 	e.must(r, nfs4.OK, 2)
 }
 
-var fuzzCorpus = flag.Bool("fuzzcorpus", false, "TestWriteFuzzCorpus: rewrite testdata/fuzz/*/seed-* from the seeds")
-
 // TestWriteFuzzCorpus writes the seeds of FuzzCompound and FuzzRPCServer to
 // testdata/fuzz/ in go test's corpus format (only with -fuzzcorpus; files
 // the fuzzer saved are kept):
 // go test ./serve/nfs4srv -run TestWriteFuzzCorpus -fuzzcorpus
 func TestWriteFuzzCorpus(t *testing.T) {
-	if !*fuzzCorpus {
-		t.Skip("-fuzzcorpus not given")
-	}
-	for target, seeds := range map[string][][]byte{"FuzzCompound": fuzzSeeds(), "FuzzRPCServer": rpcServerSeeds()} {
-		dir := filepath.Join("testdata", "fuzz", target)
-		old, _ := filepath.Glob(filepath.Join(dir, "seed-*"))
-		for _, f := range old {
-			if err := os.Remove(f); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for i, s := range seeds {
-			b := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", s)
-			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%03d", i)), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	fuzzcorpus.SkipUnlessAsked(t)
+	fuzzcorpus.Write(t, "FuzzCompound", fuzzcorpus.Bytes(fuzzSeeds()...))
+	fuzzcorpus.Write(t, "FuzzRPCServer", fuzzcorpus.Bytes(rpcServerSeeds()...))
 }
