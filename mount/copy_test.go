@@ -2,57 +2,28 @@ package mount
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"errors"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fsbridge/fsbridge/fsadapters/dir"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
 	"github.com/fsbridge/fsbridge/serve/metrics"
 	"github.com/fsbridge/fsbridge/serve/nfs4srv"
-	"github.com/fsbridge/fsbridge/serve/rpcsrv"
 )
 
 // serveMetricsT is serveT with op counters, so a test can see which
 // operations the mount sent.
 func serveMetricsT(t *testing.T) (addr, export string, m *metrics.NFS) {
 	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse: these tests need a real FUSE mount")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("not root: these tests mount with mount(2)")
-	}
-	export = t.TempDir()
-	fsys, err := dir.New(export, dir.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	m = metrics.NewNFS()
-	nfs := nfs4srv.New(nfs4srv.Config{FS: fsys, Metrics: m, Log: slog.New(slog.DiscardHandler)})
-	srv := &rpcsrv.Server{Handler: nfs, Logf: func(string, ...any) {}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		nfs.Close()
-	})
-	return l.Addr().String(), export, m
+	addr, export = startServerT(t, nfs4srv.Config{Metrics: m}, nil)
+	return addr, export, m
 }
 
 // copyAll copy_file_range's all of src (from 0) to dst (at 0).

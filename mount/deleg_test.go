@@ -3,8 +3,6 @@ package mount
 import (
 	"bytes"
 	"context"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -14,7 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fsbridge/fsbridge/fsadapters/dir"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
 	"github.com/fsbridge/fsbridge/proto/xdr"
 	"github.com/fsbridge/fsbridge/serve/nfs4srv"
@@ -31,45 +28,23 @@ type compoundCounter struct {
 // serveCountT is serveT with a counting wrapper around the server.
 func serveCountT(t *testing.T) (addr, export string, cnt *compoundCounter) {
 	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse: these tests need a real FUSE mount")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("not root: these tests mount with mount(2)")
-	}
-	export = t.TempDir()
-	fsys, err := dir.New(export, dir.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nfs := nfs4srv.New(nfs4srv.Config{FS: fsys, Log: slog.New(slog.DiscardHandler)})
 	cnt = &compoundCounter{}
-	h := rpcsrv.HandlerFunc(func(ctx context.Context, c *rpcsrv.Call) rpcsrv.Reply {
-		if c.Prog == nfs4.Program && c.Proc == nfs4.ProcCompound {
-			cnt.compounds.Add(1)
-			var a nfs4.CompoundArgs
-			a.Decode(xdr.NewDecoder(append([]byte(nil), c.Args...)))
-			for _, op := range a.Ops {
-				if op.Op == nfs4.OpDelegReturn {
-					cnt.delegReturn.Add(1)
+	addr, export = startServerT(t, nfs4srv.Config{}, func(nfs rpcsrv.Handler) rpcsrv.Handler {
+		return rpcsrv.HandlerFunc(func(ctx context.Context, c *rpcsrv.Call) rpcsrv.Reply {
+			if c.Prog == nfs4.Program && c.Proc == nfs4.ProcCompound {
+				cnt.compounds.Add(1)
+				var a nfs4.CompoundArgs
+				a.Decode(xdr.NewDecoder(append([]byte(nil), c.Args...)))
+				for _, op := range a.Ops {
+					if op.Op == nfs4.OpDelegReturn {
+						cnt.delegReturn.Add(1)
+					}
 				}
 			}
-		}
-		return nfs.ServeRPC(ctx, c)
+			return nfs.ServeRPC(ctx, c)
+		})
 	})
-	srv := &rpcsrv.Server{Handler: h, Logf: func(string, ...any) {}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		nfs.Close()
-	})
-	return l.Addr().String(), export, cnt
+	return addr, export, cnt
 }
 
 // mountOptsT mounts addr with opts and returns the mount point, the FS

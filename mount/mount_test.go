@@ -38,6 +38,13 @@ func mountT(t *testing.T) (mnt, export string) {
 // returns its address and the directory.
 func serveT(t *testing.T) (addr, export string) {
 	t.Helper()
+	return startServerT(t, nfs4srv.Config{}, nil)
+}
+
+// startServerT is serveT with more of the server's Config (FS and Log are
+// filled in) and, if wrap is not nil, a wrapper around its RPC handler.
+func startServerT(t *testing.T, cfg nfs4srv.Config, wrap func(rpcsrv.Handler) rpcsrv.Handler) (addr, export string) {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse: these tests need a real FUSE mount")
 	}
@@ -49,8 +56,13 @@ func serveT(t *testing.T) (addr, export string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nfs := nfs4srv.New(nfs4srv.Config{FS: fsys, Log: slog.New(slog.DiscardHandler)})
-	srv := &rpcsrv.Server{Handler: nfs, Logf: func(string, ...any) {}}
+	cfg.FS, cfg.Log = fsys, slog.New(slog.DiscardHandler)
+	nfs := nfs4srv.New(cfg)
+	var h rpcsrv.Handler = nfs
+	if wrap != nil {
+		h = wrap(nfs)
+	}
+	srv := &rpcsrv.Server{Handler: h, Logf: func(string, ...any) {}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
