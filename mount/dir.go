@@ -52,11 +52,7 @@ func (d *dirHandle) fill(ctx context.Context) syscall.Errno {
 		}
 		for i := range r.Entries {
 			e := &r.Entries[i]
-			de := dirEntry{name: string(e.Name)}
-			if a, err := nfs4.DecodeAttrs(&e.Attrs); err == nil && a.RdAttrError == nfs4.OK &&
-				a.Present.Has(nfs4.AttrFileID) && a.Present.Has(nfs4.AttrType) {
-				de.attrs = a
-			}
+			de := dirEntry{name: string(e.Name), attrs: entryAttrs(e)}
 			d.entries = append(d.entries, de)
 			d.cookie = e.Cookie
 		}
@@ -67,6 +63,16 @@ func (d *dirHandle) fill(ctx context.Context) syscall.Errno {
 		}
 	}
 	return 0
+}
+
+// entryAttrs decodes the attributes a READDIR entry carried, or nil if
+// they are unusable (undecodable, rdattr_error, no fileid or type).
+func entryAttrs(e *nfs4.DirEntry) *nfs4.Attrs {
+	a, err := nfs4.DecodeAttrs(&e.Attrs)
+	if err != nil || a.RdAttrError != nfs4.OK || !a.Present.Has(nfs4.AttrFileID) || !a.Present.Has(nfs4.AttrType) {
+		return nil
+	}
+	return a
 }
 
 func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {

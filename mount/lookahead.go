@@ -166,9 +166,8 @@ func (n *Node) fetchListing(ctx context.Context, cred string) {
 		usable := true
 		for i := range r.Entries {
 			e := &r.Entries[i]
-			a, err := nfs4.DecodeAttrs(&e.Attrs)
-			if err != nil || a.RdAttrError != nfs4.OK || len(a.FileHandle) == 0 ||
-				!a.Present.Has(nfs4.AttrFileID) || !a.Present.Has(nfs4.AttrType) {
+			a := entryAttrs(e)
+			if a == nil || len(a.FileHandle) == 0 {
 				usable = false // the server would not say: no listing
 				break
 			}
