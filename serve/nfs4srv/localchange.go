@@ -197,12 +197,8 @@ func (s *Server) localWatchCount() int {
 
 // exportPath names export ex for logs.
 func (s *Server) exportPath(ex int) string {
-	if t := s.table.Load(); t != nil {
-		for _, e := range t.list {
-			if e.id == ex {
-				return e.path
-			}
-		}
+	if e := s.exportByID(ex); e != nil {
+		return e.path
 	}
 	return "?"
 }
