@@ -242,9 +242,17 @@ func TestState40LockConflict(t *testing.T) {
 	e.must(r, nfs4.OK, 2)
 	_, r = e.call(0, nil, stPutFH(fh), lockNew(4, s2, c2, "L2", nfs4.ReadLT, 50, 10))
 	e.must(r, nfs4.OK, 2)
-	// A lock held blocks CLOSE (RFC 7530 §16.2.4).
+	// CLOSE with a lock held releases it (RFC 7530 §16.2.4: the server
+	// MAY free outstanding locks on CLOSE): c1's owner can then lock the
+	// range that c2's read lock covered.
+	lockT := stOp(nfs4.OpLockT, &nfs4.LockTArgs{LockType: nfs4.WriteLT, Offset: 50, Length: 10,
+		Owner: nfs4.LockOwner{ClientID: c1, Owner: []byte("L9")}})
+	_, r = e.call(0, nil, stPutFH(fh), lockT)
+	e.must(r, nfs4.ErrDenied, 2)
 	_, r = e.call(0, nil, stPutFH(fh), stOp(nfs4.OpClose, &nfs4.CloseArgs{SeqID: 5, OpenStateID: s2}))
-	e.must(r, nfs4.ErrLocksHeld, 2)
+	e.must(r, nfs4.OK, 2)
+	_, r = e.call(0, nil, stPutFH(fh), lockT)
+	e.must(r, nfs4.OK, 2)
 }
 
 func TestState40LeaseExpiry(t *testing.T) {
