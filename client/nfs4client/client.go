@@ -159,9 +159,10 @@ func (c *Client) Send(ctx context.Context, args *nfs4.CompoundArgs) (*nfs4.Compo
 }
 
 func (c *Client) sendCred(ctx context.Context, cred rpc.Auth, args *nfs4.CompoundArgs) (*nfs4.CompoundRes, error) {
-	var e xdr.Encoder
-	args.Encode(&e)
+	e := getEncoder(args)
+	args.Encode(e)
 	body, err := c.call(ctx, nfs4.ProcCompound, cred, net.Buffers{e.Buf})
+	putEncoder(e) // the call has been written (or failed): the bytes are free
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +184,34 @@ func (c *Client) sendCred(ctx context.Context, cred rpc.Auth, args *nfs4.Compoun
 		}
 	}
 	return res, nil
+}
+
+// encoders recycles COMPOUND argument buffers: a 1 MiB WRITE would
+// otherwise allocate (and zero) a fresh buffer and grow it by doubling,
+// copying the data several times.
+var encoders sync.Pool
+
+// getEncoder returns an encoder with room for args' WRITE payloads.
+func getEncoder(args *nfs4.CompoundArgs) *xdr.Encoder {
+	need := 512
+	for _, op := range args.Ops {
+		if w, ok := op.Args.(*nfs4.WriteArgs); ok {
+			need += len(w.Data) + 64
+		}
+	}
+	e, _ := encoders.Get().(*xdr.Encoder)
+	if e == nil || cap(e.Buf) < need {
+		e = &xdr.Encoder{Buf: make([]byte, 0, max(need, 4<<10))}
+	}
+	e.Buf = e.Buf[:0]
+	return e
+}
+
+// putEncoder recycles e unless it is too big to keep around idle.
+func putEncoder(e *xdr.Encoder) {
+	if cap(e.Buf) <= 2<<20 {
+		encoders.Put(e)
+	}
 }
 
 // maxDelayRetries bounds the NFS4ERR_DELAY retries of one call; maxSlotRetries
@@ -308,7 +337,9 @@ func (c *Client) compoundOnce(ctx context.Context, minor uint32, ops []nfs4.ArgO
 	}
 	done := make(chan result, 1)
 	go func() {
-		rctx, cancel := context.WithTimeout(context.Background(), c.timeout())
+		// Detached from ctx's end but not from its values (a reply
+		// buffer, rpcclient.WithReplyBuffer).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout())
 		res, err := c.sendCred(rctx, cred, args)
 		if err != nil && rctx.Err() != nil {
 			err = ErrTimeout

@@ -49,7 +49,7 @@ type Client struct {
 	wmu sync.Mutex
 
 	mu      sync.Mutex
-	pending map[uint32]chan result
+	pending map[uint32]*pendingCall
 	err     error // set once closed
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -75,7 +75,7 @@ func Dial(ctx context.Context, network, addr string) (*Client, error) {
 func NewClient(rwc io.ReadWriteCloser) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{
-		rwc: rwc, pending: make(map[uint32]chan result),
+		rwc: rwc, pending: make(map[uint32]*pendingCall),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
 	// A random first xid keeps a restarted client's xids from matching
@@ -128,8 +128,8 @@ func (c *Client) fail(reason error) error {
 	c.mu.Unlock()
 	err := c.rwc.Close()
 	c.cancel()
-	for _, ch := range pending {
-		ch <- result{err: ErrClosed}
+	for _, p := range pending {
+		p.ch <- result{err: ErrClosed}
 	}
 	return err
 }
@@ -141,14 +141,20 @@ func (c *Client) fail(reason error) error {
 // is discarded). The verifier sent is AUTH_NONE.
 func (c *Client) Call(ctx context.Context, prog, vers, proc uint32, cred rpc.Auth, args net.Buffers) ([]byte, error) {
 	xid := c.xid.Add(1)
-	ch := make(chan result, 1)
+	p := &pendingCall{ch: make(chan result, 1)}
+	rb, _ := ctx.Value(replyBufferKey{}).(*ReplyBuffer)
+	useRB := rb != nil && !rb.lost.Load()
+	if useRB {
+		p.rb = rb
+	}
+	ch := p.ch
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
 		return nil, closedErr(err)
 	}
-	c.pending[xid] = ch
+	c.pending[xid] = p
 	c.mu.Unlock()
 
 	var e xdr.Encoder
@@ -167,11 +173,66 @@ func (c *Client) Call(ctx context.Context, prog, vers, proc uint32, cred rpc.Aut
 		if r.err != nil {
 			return nil, closedErr(c.Err())
 		}
+		if useRB {
+			rb.lost.Store(false) // the record is complete: the buffer is the caller's again
+		}
 		return rpc.ReplyBody(r.rec)
 	case <-ctx.Done():
 		c.forget(xid)
 		return nil, ctx.Err()
 	}
+}
+
+// pendingCall is a call waiting for its reply.
+type pendingCall struct {
+	ch chan result
+	rb *ReplyBuffer // the caller's buffer for the reply, if any
+}
+
+// ReplyBuffer is a caller's buffer for one reply at a time (WithReplyBuffer):
+// the reply record is read straight into it, so a large READ reply costs
+// neither an allocation nor a copy. After a call that used it returns, the
+// results alias it until the caller reuses it. If a call was abandoned while
+// its reply was being read into the buffer (ctx ended), the buffer may still
+// be written: Lost reports that, and such a buffer must not be reused.
+type ReplyBuffer struct {
+	B    []byte
+	lost atomic.Bool
+}
+
+// Lost reports whether an abandoned call may still write into the buffer.
+func (rb *ReplyBuffer) Lost() bool { return rb.lost.Load() }
+
+type replyBufferKey struct{}
+
+// WithReplyBuffer returns a context whose calls read their replies into rb
+// (when it is large enough; otherwise they allocate as usual).
+func WithReplyBuffer(ctx context.Context, rb *ReplyBuffer) context.Context {
+	return context.WithValue(ctx, replyBufferKey{}, rb)
+}
+
+// pick chooses the buffer for the reply to xid (rpc.PickFunc). A record
+// whose length is known (a single fragment, as servers send) gets a buffer
+// of exactly that size, allocated once instead of grown chunk by chunk: the
+// server is the peer this client chose, and MaxRecord still bounds it.
+func (c *Client) pick(xid uint32, n int, last bool) []byte {
+	c.mu.Lock()
+	p := c.pending[xid]
+	var rb *ReplyBuffer
+	if p != nil && p.rb != nil {
+		rb, p.rb = p.rb, nil
+	}
+	c.mu.Unlock()
+	if rb != nil && last && cap(rb.B) >= n {
+		// From here on the caller gets this record or, if it gives up
+		// first, must not reuse the buffer.
+		rb.lost.Store(true)
+		return rb.B
+	}
+	if last {
+		return make([]byte, 0, n)
+	}
+	return nil
 }
 
 func closedErr(reason error) error {
@@ -212,7 +273,7 @@ func (c *Client) readLoop() {
 	defer close(c.done)
 	rr := rpc.NewRecordReader(bufio.NewReaderSize(c.rwc, 32<<10), MaxRecord)
 	for {
-		rec, err := rr.ReadRecord(nil)
+		rec, err := rr.ReadRecordPick(c.pick)
 		if err != nil {
 			c.fail(err)
 			return
@@ -224,11 +285,11 @@ func (c *Client) readLoop() {
 		switch mt {
 		case rpc.Reply:
 			c.mu.Lock()
-			ch := c.pending[xid]
+			p := c.pending[xid]
 			delete(c.pending, xid)
 			c.mu.Unlock()
-			if ch != nil {
-				ch <- result{rec: rec}
+			if p != nil {
+				p.ch <- result{rec: rec}
 			}
 		case rpc.Call:
 			go c.serveCallback(rec)

@@ -137,6 +137,30 @@ func FuzzReadRecord(f *testing.F) {
 	})
 }
 
+// FuzzReadRecordPick: the picking reader yields the same records as
+// ReadRecord, whatever buffer the pick function hands it.
+func FuzzReadRecordPick(f *testing.F) {
+	for _, s := range seedsRecord() {
+		f.Add(s, uint16(3))
+	}
+	const max = 64
+	f.Fuzz(func(t *testing.T, stream []byte, size uint16) {
+		plain := NewRecordReader(bytes.NewReader(stream), max)
+		picking := NewRecordReader(bytes.NewReader(stream), max)
+		pick := func(xid uint32, n int, last bool) []byte { return make([]byte, int(size)%128) }
+		for {
+			want, werr := plain.ReadRecord(nil)
+			got, gerr := picking.ReadRecordPick(pick)
+			if (werr == nil) != (gerr == nil) || (werr == nil && !bytes.Equal(want, got)) {
+				t.Fatalf("ReadRecord %q %v, ReadRecordPick %q %v", want, werr, got, gerr)
+			}
+			if werr != nil {
+				return
+			}
+		}
+	})
+}
+
 // TestWriteFuzzCorpus writes the seeds above to testdata/fuzz/ (only with
 // -fuzzcorpus).
 func TestWriteFuzzCorpus(t *testing.T) {

@@ -49,6 +49,22 @@ func NewRecordReader(r io.Reader, max int) *RecordReader {
 // maximum; the buffer grows with the data received, not with what a
 // fragment header claims.
 func (rr *RecordReader) ReadRecord(buf []byte) ([]byte, error) {
+	return rr.read(buf, nil)
+}
+
+// PickFunc chooses the buffer a record is read into (ReadRecordPick): xid
+// is the first 4 bytes of the record (an RPC message's XID), n the length
+// of its first fragment, which is the whole record when last is set.
+type PickFunc func(xid uint32, n int, last bool) []byte
+
+// ReadRecordPick is ReadRecord with the buffer chosen per record, once its
+// XID is known: a client reads a reply straight into the buffer its caller
+// provided. A returned buffer that is too small grows as in ReadRecord.
+func (rr *RecordReader) ReadRecordPick(pick PickFunc) ([]byte, error) {
+	return rr.read(nil, pick)
+}
+
+func (rr *RecordReader) read(buf []byte, pick PickFunc) ([]byte, error) {
 	buf = buf[:0]
 	first := true
 	for {
@@ -58,12 +74,23 @@ func (rr *RecordReader) ReadRecord(buf []byte) ([]byte, error) {
 			}
 			return buf, err
 		}
-		first = false
 		h := binary.BigEndian.Uint32(rr.hdr[:])
 		n := int(h &^ lastFragment)
 		if n > rr.max-len(buf) {
 			return buf, ErrRecordTooLarge
 		}
+		if first && pick != nil && n >= 4 {
+			var x [4]byte
+			if _, err := io.ReadFull(rr.r, x[:]); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return buf, err
+			}
+			buf = append(pick(binary.BigEndian.Uint32(x[:]), n, h&lastFragment != 0)[:0], x[:]...)
+			n -= 4
+		}
+		first = false
 		for n > 0 {
 			if cap(buf) == len(buf) {
 				buf = slices.Grow(buf, min(max(len(buf), growChunk), n))

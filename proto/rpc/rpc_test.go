@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"reflect"
@@ -255,6 +256,44 @@ func TestReadRecord(t *testing.T) {
 	r, _ = rr.ReadRecord(nil)
 	if cap(r) > 2*growChunk {
 		t.Fatalf("allocated %d for 10 bytes", cap(r))
+	}
+}
+
+// TestReadRecordPick: the record lands in the buffer picked for its XID,
+// fragments and all; a buffer too small grows; short records skip pick.
+func TestReadRecordPick(t *testing.T) {
+	body := append([]byte{0, 0, 0, 42}, bytes.Repeat([]byte{9}, 1000)...)
+	stream := append(rec(body[:300], body[300:]), rec(body)...)
+	stream = append(stream, rec([]byte{1, 2})...)
+	rr := NewRecordReader(bytes.NewReader(stream), 1<<20)
+	mine := make([]byte, 0, 2000)
+	var got []string
+	pick := func(xid uint32, n int, last bool) []byte {
+		got = append(got, fmt.Sprintf("%d/%d/%v", xid, n, last))
+		if len(got) == 1 {
+			return mine
+		}
+		return make([]byte, 0, 10) // too small: grows
+	}
+	r, err := rr.ReadRecordPick(pick)
+	if err != nil || !bytes.Equal(r, body) || &r[0] != &mine[:1][0] {
+		t.Fatalf("first: %d bytes, %v, in picked buffer %v", len(r), err, len(r) > 0 && &r[0] == &mine[:1][0])
+	}
+	r, err = rr.ReadRecordPick(pick)
+	if err != nil || !bytes.Equal(r, body) {
+		t.Fatalf("second: %d bytes, %v", len(r), err)
+	}
+	r, err = rr.ReadRecordPick(pick)
+	if err != nil || !bytes.Equal(r, []byte{1, 2}) {
+		t.Fatalf("short: %v %v", r, err)
+	}
+	if want := []string{"42/300/false", "42/1004/true"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("pick calls %v, want %v", got, want)
+	}
+	// Cut inside the XID.
+	rr = NewRecordReader(bytes.NewReader(rec(body)[:6]), 1<<20)
+	if _, err := rr.ReadRecordPick(pick); err != io.ErrUnexpectedEOF {
+		t.Fatalf("cut in xid: %v", err)
 	}
 }
 

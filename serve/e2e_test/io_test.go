@@ -272,6 +272,27 @@ func BenchmarkRead1MiB(b *testing.B) {
 	}
 }
 
+// BenchmarkRead4KiB is one small READ per round trip: the per-call cost of
+// client, loopback TCP and server together (its ns/op is the latency).
+func BenchmarkRead4KiB(b *testing.B) {
+	addr, root := startDirServer(b)
+	os.WriteFile(filepath.Join(root, "f"), randBytes(1<<20), 0o644)
+	c := dial(b, addr, 1)
+	ctx := context.Background()
+	fh, err := c.LookupPath(ctx, "f")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(4096)
+	var off uint64
+	for b.Loop() {
+		if d, _, err := c.Read(ctx, fh, nfs4.AnonStateID, off, 4096); err != nil || len(d) != 4096 {
+			b.Fatalf("READ: %d bytes, %v", len(d), err)
+		}
+		off = (off + 4096) % (1 << 20)
+	}
+}
+
 // BenchmarkWrite1MiB writes 1 MiB UNSTABLE per WRITE.
 func BenchmarkWrite1MiB(b *testing.B) {
 	addr, root := startDirServer(b)
