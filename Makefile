@@ -10,7 +10,7 @@ TESTFLAGS ?= -race -timeout 10m -p 2
 FUZZTIME  ?= 10m
 BENCHTIME ?= 1s
 
-.PHONY: help all build deps deps-ganesha deps-bench test unit vet lint interop fuzz bench bench-go demo pynfs stress clean
+.PHONY: help all build deps deps-ganesha deps-bench test unit vet lint interop fuzz bench bench-go bench-deleg demo pynfs stress clean
 
 all: build
 
@@ -26,6 +26,7 @@ help:
 	@echo "make stress        hostile clients vs fs_serv for ~2 min (latency, memory bounds)"
 	@echo "make bench         mount_remote vs go-fuse loopback vs sshfs (scripts/bench.sh; root; QUICK=1 for a short run)"
 	@echo "make bench-go      go benchmarks of proto/..."
+	@echo "make bench-deleg   what delegations buy: hot-file stat/open+read with and without (root, FUSE)"
 	@echo "make deps-bench    install what make bench needs (fio, dbench, sshfs, openssh-server...)"
 	@echo "make demo          serve a sample folder and look at it through a client"
 	@echo "make lint          gofmt -l + go vet"
@@ -89,6 +90,9 @@ bench:
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proto/...
+
+bench-deleg:
+	$(GO) test -run '^$$' -bench HotFile -benchtime 3s ./mount/
 
 demo: build
 	scripts/demo.sh

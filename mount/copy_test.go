@@ -19,7 +19,7 @@ import (
 
 // serveMetricsT is serveT with op counters, so a test can see which
 // operations the mount sent.
-func serveMetricsT(t *testing.T) (addr, export string, m *metrics.NFS) {
+func serveMetricsT(t testing.TB) (addr, export string, m *metrics.NFS) {
 	t.Helper()
 	m = metrics.NewNFS()
 	addr, export = startServerT(t, nfs4srv.Config{Metrics: m}, nil)

@@ -49,7 +49,7 @@ func serveCountT(t *testing.T) (addr, export string, cnt *compoundCounter) {
 
 // mountOptsT mounts addr with opts and returns the mount point, the FS
 // and an unmount function (also run at cleanup).
-func mountOptsT(t *testing.T, addr, machine string, opts Options) (string, *FS, func()) {
+func mountOptsT(t testing.TB, addr, machine string, opts Options) (string, *FS, func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

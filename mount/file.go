@@ -9,6 +9,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/fsbridge/fsbridge/client/nfs4client"
+	"github.com/fsbridge/fsbridge/client/rpcclient"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
 )
 
@@ -155,6 +156,26 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		rs = 64 << 10
 	}
 	n := 0
+	if len(dest) <= rs {
+		// One READ: its data goes to the kernel from the reply buffer.
+		pool := &h.n.fsys.readBufs
+		rb := pool.get(rs)
+		data, eof, err := c.Read(rpcclient.WithReplyBuffer(cctx, rb), h.of.FH, h.of.SID(), uint64(off), uint32(len(dest)))
+		if err != nil {
+			pool.put(rb)
+			return nil, ToErrno(err)
+		}
+		if eof || len(data) >= len(dest) {
+			return &pooledRead{data: data[:min(len(data), len(dest))], rb: rb, pool: pool}, 0
+		}
+		// A short READ before EOF (a server's own limit): the kernel
+		// would take a short reply for EOF, so read on.
+		n = copy(dest, data)
+		pool.put(rb)
+		if len(data) == 0 {
+			return fuse.ReadResultData(dest[:0]), 0
+		}
+	}
 	for n < len(dest) {
 		want := min(len(dest)-n, rs)
 		data, eof, err := c.Read(cctx, h.of.FH, h.of.SID(), uint64(off)+uint64(n), uint32(want))

@@ -56,6 +56,7 @@ type listing struct {
 	cred      string                 // credKey of the caller it was fetched for
 	entries   map[string]*nfs4.Attrs // complete listing: name → attributes with handle
 	tooBig    time.Time              // the directory was over lookaheadMaxEntries at this time
+	dd        dirDelegState          // directory delegation the listing is held under (dirdeleg.go)
 }
 
 // touchedFHs records objects changed through this mount, by handle, with
@@ -108,7 +109,11 @@ func (n *Node) cachedLookup(name, cred string) (a *nfs4.Attrs, age time.Duration
 	l := &n.look
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.entries == nil || time.Since(l.at) >= ttl {
+	// Under a directory delegation the names stay valid past the TTL
+	// (dirdeleg.go); the attributes in the listing do not.
+	held := n.dirDelegLocked() != nil
+	expired := time.Since(l.at) >= ttl
+	if l.entries == nil || expired && !held {
 		l.entries = nil
 		return nil, 0, false
 	}
@@ -116,8 +121,8 @@ func (n *Node) cachedLookup(name, cred string) (a *nfs4.Attrs, age time.Duration
 		return nil, 0, false
 	}
 	a = l.entries[name]
-	if a == askServer || a != nil && n.fsys.touched.since(a.FileHandle, l.at) {
-		return nil, 0, false // changed by us since the listing: ask
+	if a == askServer || a != nil && (expired || n.fsys.touched.since(a.FileHandle, l.at)) {
+		return nil, 0, false // changed by us since the listing, or old: ask
 	}
 	l.lastHit = time.Now()
 	return a, time.Since(l.at), true
@@ -140,7 +145,8 @@ func (n *Node) lookupMissed() bool {
 	// A listing that was answering lookups a moment ago and has just
 	// expired is fetched again at once: the run goes on.
 	again := now.Sub(l.lastHit) < lookaheadWindow
-	if (l.misses < lookaheadMisses && !again) || l.fetching || now.Sub(l.tooBig) < 10*lookaheadWindow {
+	if (l.misses < lookaheadMisses && !again) || l.fetching || now.Sub(l.tooBig) < 10*lookaheadWindow ||
+		l.entries != nil && n.dirDelegLocked() != nil {
 		return false
 	}
 	l.fetching, l.misses = true, 0
@@ -151,9 +157,16 @@ func (n *Node) lookupMissed() bool {
 // the credential of ctx's caller (cred).
 func (n *Node) fetchListing(ctx context.Context, cred string) {
 	start := time.Now()
+	// The delegation comes first: a change by someone else after it is
+	// granted recalls it (and bumps gen), so the listing below cannot miss
+	// a change and still be trusted.
 	n.look.mu.Lock()
 	gen := n.look.gen
+	d := n.dirDelegLocked()
 	n.look.mu.Unlock()
+	if d == nil {
+		d = n.getDirDeleg(ctx)
+	}
 	entries := map[string]*nfs4.Attrs{}
 	var cookie uint64
 	var verf nfs4.Verifier
@@ -204,6 +217,20 @@ func (n *Node) fetchListing(ctx context.Context, cred string) {
 	// Stamped with the start: a change of ours during the fetch makes the
 	// entries it touched stale, and touched compares with this time.
 	l.entries, l.at, l.cred = entries, start, cred
+	if d != nil && d.Valid() && l.dd.d != d {
+		l.dd = dirDelegState{d: d}
+	}
+}
+
+// lookupTimeouts finishes the reply to a lookup answered from n's listing
+// (a nil: the name does not exist) that is age old.
+func (n *Node) lookupTimeouts(name string, a *nfs4.Attrs, age time.Duration, out *fuse.EntryOut) {
+	if a != nil {
+		n.shortenTimeouts(out, age)
+	}
+	n.look.mu.Lock()
+	n.longEntryLocked(name, out)
+	n.look.mu.Unlock()
 }
 
 // shortenTimeouts makes the kernel keep an answer taken from a listing age

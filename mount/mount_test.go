@@ -43,7 +43,7 @@ func serveT(t *testing.T) (addr, export string) {
 
 // startServerT is serveT with more of the server's Config (FS and Log are
 // filled in) and, if wrap is not nil, a wrapper around its RPC handler.
-func startServerT(t *testing.T, cfg nfs4srv.Config, wrap func(rpcsrv.Handler) rpcsrv.Handler) (addr, export string) {
+func startServerT(t testing.TB, cfg nfs4srv.Config, wrap func(rpcsrv.Handler) rpcsrv.Handler) (addr, export string) {
 	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse: these tests need a real FUSE mount")
@@ -57,6 +57,9 @@ func startServerT(t *testing.T, cfg nfs4srv.Config, wrap func(rpcsrv.Handler) rp
 		t.Fatal(err)
 	}
 	cfg.FS, cfg.Log = fsys, slog.New(slog.DiscardHandler)
+	if os.Getenv("MOUNT_TEST_SERVER_LOG") != "" {
+		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	nfs := nfs4srv.New(cfg)
 	var h rpcsrv.Handler = nfs
 	if wrap != nil {

@@ -35,10 +35,12 @@ type FS struct {
 	Root []byte // file handle of the mounted directory
 	Opts Options
 
-	posix       posixOwners // POSIX lock owners holding locks, by file (lock.go)
-	noWaitTypes atomic.Bool // the server refused READW_LT/WRITEW_LT (lock.go)
-	dn          delegNodes  // nodes holding delegations, by file handle (deleg.go)
-	touched     touchedFHs  // objects changed through this mount (lookahead.go)
+	posix       posixOwners   // POSIX lock owners holding locks, by file (lock.go)
+	noWaitTypes atomic.Bool   // the server refused READW_LT/WRITEW_LT (lock.go)
+	dn          delegNodes    // nodes holding delegations, by file handle (deleg.go)
+	touched     touchedFHs    // objects changed through this mount (lookahead.go)
+	readBufs    readBufs      // READ reply buffers (readbuf.go)
+	dd          dirDelegNodes // directories holding delegations, by handle (dirdeleg.go)
 }
 
 // Node is a file, directory or other object of the export.
@@ -171,10 +173,11 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	}
 	if ok {
 		if a == nil {
+			n.lookupTimeouts(name, nil, age, out) // a cached negative entry under a directory delegation
 			return nil, syscall.ENOENT
 		}
 		ch := n.newChild(ctx, a.FileHandle, a, out)
-		n.shortenTimeouts(out, age)
+		n.lookupTimeouts(name, a, age, out)
 		return ch, 0
 	}
 	fh, a, err := n.fsys.C.LookupAttrs(n.call(ctx), n.fh, name)

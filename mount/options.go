@@ -374,7 +374,8 @@ func unescapeMount(s string) string {
 // Mount mounts fsys at dir and returns the running server; call Wait on
 // it, or Unmount.
 func Mount(dir string, fsys *FS, source string) (*fuse.Server, error) {
-	fsys.enableDelegations() // unless nodeleg (deleg.go)
+	fsys.enableDelegations()    // unless nodeleg (deleg.go)
+	fsys.enableDirDelegations() // (dirdeleg.go)
 	o := &fsys.Opts
 	if o.AttrTimeout == 0 && o.EntryTimeout == 0 {
 		o.AttrTimeout, o.EntryTimeout = DefaultTimeout, DefaultTimeout

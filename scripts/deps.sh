@@ -23,10 +23,14 @@ say() { echo "deps: $*" >&2; }
 # xz-utils/cpio/kmod-free tools used by build-vm; gcc: `go test -race` (cgo);
 # the mkfs/archive tools build the image-backend test images (issue 4) from a
 # reference tree: e2fsprogs, xorriso, genisoimage, squashfs-tools,
-# erofs-utils, dosfstools+mtools, zip/unzip, tar; attr: getfattr/setfattr.
+# erofs-utils, dosfstools+mtools, zip/unzip, tar; attr: getfattr/setfattr;
+# krb5-kdc + krb5-admin-server (kadmin.local) + krb5-user (kinit) +
+# python3-gssapi: a throwaway Kerberos realm (scripts/krb5-realm.sh) and a
+# real MIT GSS initiator for the RPCSEC_GSS tests and pynfs --security=krb5i.
 PKGS=(fuse3 libnfs-utils qemu-system-x86 busybox-static python3 python3-ply xz-utils
 	gcc libc6-dev git ca-certificates procps
-	e2fsprogs xorriso genisoimage squashfs-tools erofs-utils dosfstools mtools zip unzip tar attr)
+	e2fsprogs xorriso genisoimage squashfs-tools erofs-utils dosfstools mtools zip unzip tar attr
+	krb5-kdc krb5-admin-server krb5-user python3-gssapi)
 if [ "${1:-}" = --ganesha ]; then
 	PKGS=(nfs-ganesha nfs-ganesha-vfs)
 elif [ "${1:-}" = --bench ]; then

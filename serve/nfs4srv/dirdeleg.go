@@ -121,7 +121,7 @@ func opGetDirDelegation(c *compound, a nfs4.Args) nfs4.Res {
 			notify |= 1 << t
 		}
 	}
-	sid, ok := c.s.state.GrantDirDelegation(id, key, notify)
+	sid, ok := c.s.state.GrantDirDelegation(id, key, notify, c.minor)
 	if !ok {
 		return res
 	}

@@ -32,11 +32,11 @@ type DirNotice struct {
 // delegation of the directory is being recalled (a conflicting change is
 // under way). The caller has checked the client's back channel and that
 // fhKey is a directory.
-func (m *Manager) GrantDirDelegation(clientID uint64, fhKey string, notify uint32) (nfs4.StateID, bool) {
+func (m *Manager) GrantDirDelegation(clientID uint64, fhKey string, notify, minor uint32) (nfs4.StateID, bool) {
 	m.lock()
 	defer m.unlock()
 	c := m.confByID[clientID]
-	if c == nil || c.minor == 0 {
+	if c == nil || c.minor == 0 || minor == 0 {
 		return nfs4.StateID{}, false
 	}
 	f := m.getFile(fhKey)
@@ -46,7 +46,9 @@ func (m *Manager) GrantDirDelegation(clientID uint64, fhKey string, notify uint3
 			return nfs4.StateID{}, false
 		}
 	}
-	d := &Delegation{file: f, Type: nfs4.DelegateRead, minor: c.minor, dir: true, notify: notify}
+	// Callbacks go out in the minor version of the COMPOUND that got the
+	// delegation (the session's), not the one of EXCHANGE_ID.
+	d := &Delegation{file: f, Type: nfs4.DelegateRead, minor: minor, dir: true, notify: notify}
 	d.rec = m.newState(KindDeleg, c, nil)
 	d.rec.deleg = d
 	f.delegs[d] = struct{}{}

@@ -17,14 +17,16 @@ func TestDirDelegGrantAndConflicts(t *testing.T) {
 	c2, _ := e.client41(t, "two", "conn2")
 	c40 := e.client40(t, "old", "p", 3)
 
-	if _, ok := e.m.GrantDirDelegation(c40, dirA, 0); ok {
+	if _, ok := e.m.GrantDirDelegation(c40, dirA, 0, 1); ok {
 		t.Fatal("directory delegation granted to a 4.0 client")
 	}
-	sid, ok := e.m.GrantDirDelegation(c1, dirA, 0)
+	// Granted in a 4.2 COMPOUND: its callbacks are 4.2 too (the client
+	// record says 4.1, the minor version of EXCHANGE_ID).
+	sid, ok := e.m.GrantDirDelegation(c1, dirA, 0, 2)
 	if !ok || !e.m.HasDelegations() || !e.m.FileDelegated(dirA) || !e.m.ClientHasDelegations(c1) {
 		t.Fatalf("grant: ok=%v", ok)
 	}
-	if _, ok := e.m.GrantDirDelegation(c1, dirA, 0); ok {
+	if _, ok := e.m.GrantDirDelegation(c1, dirA, 0, 1); ok {
 		t.Fatal("second delegation of one directory to one client")
 	}
 	// The holder's own changes conflict with nothing (RFC 8881 §10.9.1).
@@ -37,7 +39,7 @@ func TestDirDelegGrantAndConflicts(t *testing.T) {
 	// Another client's change: recall, DELAY until the return.
 	_, err := e.m.BreakDirDelegations(dirA, c2, notifyAdd)
 	wantErr(t, "other client's create", err, nfs4.ErrDelay)
-	if r := e.takeRecalls(); len(r) != 1 || r[0].StateID != sid || r[0].FHKey != dirA || r[0].ClientID != c1 {
+	if r := e.takeRecalls(); len(r) != 1 || r[0].StateID != sid || r[0].FHKey != dirA || r[0].ClientID != c1 || r[0].Minor != 2 {
 		t.Fatalf("recalls %+v", r)
 	}
 	_, err = e.m.BreakDirDelegations(dirA, c2, -1)
@@ -45,7 +47,7 @@ func TestDirDelegGrantAndConflicts(t *testing.T) {
 	if r := e.takeRecalls(); len(r) != 0 {
 		t.Fatalf("recalled twice: %+v", r)
 	}
-	if _, ok := e.m.GrantDirDelegation(c2, dirA, 0); ok {
+	if _, ok := e.m.GrantDirDelegation(c2, dirA, 0, 1); ok {
 		t.Fatal("granted while another delegation of the directory is recalled")
 	}
 	wantErr(t, "DELEGRETURN wrong dir", e.m.ReturnDelegation(sid, "dir-B", c1, 1), nfs4.ErrBadStateID)
@@ -58,7 +60,7 @@ func TestDirDelegGrantAndConflicts(t *testing.T) {
 	}
 
 	// A SETATTR of the directory (BreakDelegations) recalls it too.
-	sid, _ = e.m.GrantDirDelegation(c1, dirA, 1<<notifyAdd)
+	sid, _ = e.m.GrantDirDelegation(c1, dirA, 1<<notifyAdd, 1)
 	wantErr(t, "SETATTR of the directory", e.m.BreakDelegations(dirA, c2, true), nfs4.ErrDelay)
 	if r := e.takeRecalls(); len(r) != 1 || r[0].StateID != sid {
 		t.Fatalf("recalls %+v", r)
@@ -72,7 +74,7 @@ func TestDirDelegNotify(t *testing.T) {
 	e := newDelegEnv(t)
 	c1, _ := e.client41(t, "one", "conn1")
 	c2, _ := e.client41(t, "two", "conn2")
-	sid, ok := e.m.GrantDirDelegation(c1, dirA, 1<<notifyAdd)
+	sid, ok := e.m.GrantDirDelegation(c1, dirA, 1<<notifyAdd, 1)
 	if !ok {
 		t.Fatal("no grant")
 	}
@@ -99,7 +101,7 @@ func TestDirDelegRevokeAndExpiry(t *testing.T) {
 	e := newDelegEnv(t)
 	c1, _ := e.client41(t, "one", "conn1")
 	c2, _ := e.client41(t, "two", "conn2")
-	sid, _ := e.m.GrantDirDelegation(c1, dirA, 0)
+	sid, _ := e.m.GrantDirDelegation(c1, dirA, 0, 1)
 	_, err := e.m.BreakDirDelegations(dirA, c2, -1)
 	wantErr(t, "break", err, nfs4.ErrDelay)
 	e.clk.Advance(lease - time.Second)
@@ -118,7 +120,7 @@ func TestDirDelegRevokeAndExpiry(t *testing.T) {
 	}
 	wantErr(t, "FREE_STATEID", e.m.FreeStateID(c1, sid), nil)
 
-	if _, ok := e.m.GrantDirDelegation(c1, "dir-B", 0); !ok {
+	if _, ok := e.m.GrantDirDelegation(c1, "dir-B", 0, 1); !ok {
 		t.Fatal("no grant")
 	}
 	e.clk.Advance(2 * lease)
@@ -132,7 +134,7 @@ func TestRecallDelegation(t *testing.T) {
 	e := newDelegEnv(t)
 	c1, _ := e.client41(t, "one", "conn1")
 	c2, _ := e.client41(t, "two", "conn2")
-	sid, _ := e.m.GrantDirDelegation(c1, dirA, 1<<notifyAdd)
+	sid, _ := e.m.GrantDirDelegation(c1, dirA, 1<<notifyAdd, 1)
 	e.m.RecallDelegation(sid)
 	e.m.RecallDelegation(sid) // once only
 	if r := e.takeRecalls(); len(r) != 1 || r[0].StateID != sid || r[0].ClientID != c1 {

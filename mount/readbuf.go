@@ -1,0 +1,53 @@
+package mount
+
+import (
+	"sync"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/fsbridge/fsbridge/client/rpcclient"
+)
+
+// Reads without copies. A READ reply is read from the socket straight into
+// a pooled buffer (rpcclient.WithReplyBuffer), and the data inside it goes
+// to the kernel as the FUSE reply (pooledRead); go-fuse calls Done once the
+// reply is written, which returns the buffer to the pool. Without this a
+// 1 MiB read allocated and zeroed a fresh buffer, grew it chunk by chunk
+// while the record arrived, and copied the data once more into go-fuse's.
+
+// readBufSlack is room for the RPC and COMPOUND headers around READ data.
+const readBufSlack = 4 << 10
+
+// readBufs pools reply buffers big enough for one READ of rsize bytes.
+type readBufs struct {
+	once sync.Once
+	pool sync.Pool
+	size int
+}
+
+func (p *readBufs) get(rsize int) *rpcclient.ReplyBuffer {
+	p.once.Do(func() { p.size = rsize + readBufSlack })
+	if rb, _ := p.pool.Get().(*rpcclient.ReplyBuffer); rb != nil {
+		return rb
+	}
+	return &rpcclient.ReplyBuffer{B: make([]byte, 0, p.size)}
+}
+
+// put recycles rb unless an abandoned call may still write into it.
+func (p *readBufs) put(rb *rpcclient.ReplyBuffer) {
+	if !rb.Lost() && cap(rb.B) == p.size {
+		p.pool.Put(rb)
+	}
+}
+
+// pooledRead is a fuse.ReadResult holding data that lives in a pooled
+// reply buffer until go-fuse has sent it.
+type pooledRead struct {
+	data []byte
+	rb   *rpcclient.ReplyBuffer
+	pool *readBufs
+}
+
+func (r *pooledRead) Bytes([]byte) ([]byte, fuse.Status) { return r.data, fuse.OK }
+func (r *pooledRead) Size() int                          { return len(r.data) }
+func (r *pooledRead) Done()                              { r.pool.put(r.rb) }
