@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -32,6 +33,7 @@ type fileHandle struct {
 	pending      []pendingWrite
 	pendingBytes int
 	closed       bool
+	committing   chan struct{} // a background COMMIT is running until closed (commitAhead)
 }
 
 // pendingWrite is a copy of one UNSTABLE write not yet COMMITted.
@@ -40,8 +42,14 @@ type pendingWrite struct {
 	data []byte
 }
 
-// maxPending bounds the copies of uncommitted data kept per open file.
-const maxPending = 16 << 20
+// maxPending bounds the copies of uncommitted data kept per open file:
+// writes wait for a COMMIT beyond it. From commitAheadAt on, a COMMIT runs
+// in the background while writing goes on (commitAhead), so a long
+// sequential write does not stop for a server fsync every maxPending bytes.
+const (
+	maxPending    = 16 << 20
+	commitAheadAt = maxPending / 2
+)
 
 func shareAccess(flags uint32) uint32 {
 	switch flags & syscall.O_ACCMODE {
@@ -214,8 +222,11 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 		}
 	}
 	h.dirty, h.verf = true, verf
-	h.pending = append(h.pending, pendingWrite{uint64(off), append([]byte(nil), data...)})
+	h.pending = append(h.pending, pendingWrite{uint64(off), h.n.fsys.writeCopies.copy(data)})
 	h.pendingBytes += len(data)
+	if h.pendingBytes >= commitAheadAt && h.committing == nil {
+		h.commitAheadLocked()
+	}
 	if h.pendingBytes > maxPending {
 		if errno := h.commitLocked(cctx); errno != 0 {
 			return 0, errno
@@ -224,15 +235,70 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	return uint32(len(data)), 0
 }
 
+// commitAheadLocked starts a COMMIT in the background (h.mu held). If it
+// succeeds with the verifier of the pending writes, the copies of the
+// writes made before it was sent are dropped; anything else (an error, a
+// server restart) is left to the next commitLocked, which resends.
+func (h *fileHandle) commitAheadLocked() {
+	n, verf := len(h.pending), h.verf
+	done := make(chan struct{})
+	h.committing = done
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		v, err := h.n.fsys.C.Commit(ctx, h.of.FH, 0, 0)
+		cancel()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.committing = nil
+		close(done)
+		if err != nil || v != verf || h.verf != verf || n > len(h.pending) {
+			return
+		}
+		for i, w := range h.pending[:n] {
+			h.pendingBytes -= len(w.data)
+			h.n.fsys.writeCopies.put(w.data)
+			h.pending[i].data = nil
+		}
+		h.pending = h.pending[n:]
+		if len(h.pending) == 0 {
+			h.pending, h.dirty = nil, false
+		}
+	}()
+}
+
+// commitTimeout bounds a background COMMIT.
+const commitTimeout = 2 * time.Minute
+
+// waitCommitAheadLocked waits for a background COMMIT to end (h.mu held,
+// released meanwhile): pending must not change under another COMMIT's
+// bookkeeping.
+func (h *fileHandle) waitCommitAheadLocked() {
+	for h.committing != nil {
+		done := h.committing
+		h.mu.Unlock()
+		<-done
+		h.mu.Lock()
+	}
+}
+
 // resendLocked rewrites every pending write FILE_SYNC (h.mu held).
 func (h *fileHandle) resendLocked(ctx context.Context) syscall.Errno {
+	h.waitCommitAheadLocked()
 	for _, w := range h.pending {
 		if _, _, err := h.n.fsys.C.WriteAll(ctx, h.of.FH, h.of.SID(), w.off, w.data, nfs4.FileSync4); err != nil {
 			return ToErrno(err)
 		}
 	}
-	h.pending, h.pendingBytes, h.dirty = nil, 0, false
+	h.dropPendingLocked()
 	return 0
+}
+
+// dropPendingLocked forgets the pending copies: they are stable.
+func (h *fileHandle) dropPendingLocked() {
+	for _, w := range h.pending {
+		h.n.fsys.writeCopies.put(w.data)
+	}
+	h.pending, h.pendingBytes, h.dirty = nil, 0, false
 }
 
 // commit makes unstable writes durable; a verifier that changed since they
@@ -244,6 +310,7 @@ func (h *fileHandle) commit(ctx context.Context) syscall.Errno {
 }
 
 func (h *fileHandle) commitLocked(ctx context.Context) syscall.Errno {
+	h.waitCommitAheadLocked()
 	if !h.dirty {
 		return 0
 	}
@@ -254,7 +321,7 @@ func (h *fileHandle) commitLocked(ctx context.Context) syscall.Errno {
 	if v != h.verf {
 		return h.resendLocked(ctx)
 	}
-	h.pending, h.pendingBytes, h.dirty = nil, 0, false
+	h.dropPendingLocked()
 	return 0
 }
 

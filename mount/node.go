@@ -40,6 +40,7 @@ type FS struct {
 	dn          delegNodes    // nodes holding delegations, by file handle (deleg.go)
 	touched     touchedFHs    // objects changed through this mount (lookahead.go)
 	readBufs    readBufs      // READ reply buffers (readbuf.go)
+	writeCopies writeCopies   // copies of uncommitted writes (readbuf.go)
 	dd          dirDelegNodes // directories holding delegations, by handle (dirdeleg.go)
 }
 

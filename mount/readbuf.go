@@ -51,3 +51,32 @@ type pooledRead struct {
 func (r *pooledRead) Bytes([]byte) ([]byte, fuse.Status) { return r.data, fuse.OK }
 func (r *pooledRead) Size() int                          { return len(r.data) }
 func (r *pooledRead) Done()                              { r.pool.put(r.rb) }
+
+// writeCopies recycles the copies of uncommitted write data (file.go): a
+// sequential write would otherwise allocate, fault in and free a fresh
+// megabyte for every WRITE. Small writes are copied exactly.
+type writeCopies struct{ pool sync.Pool }
+
+// writeCopyMin is the write size from which copies come from the pool,
+// with writeCopyCap bytes of room each (FUSE writes are at most 1 MiB).
+const (
+	writeCopyMin = 64 << 10
+	writeCopyCap = 1 << 20
+)
+
+func (w *writeCopies) copy(data []byte) []byte {
+	if len(data) < writeCopyMin || len(data) > writeCopyCap {
+		return append([]byte(nil), data...)
+	}
+	b, _ := w.pool.Get().([]byte)
+	if b == nil {
+		b = make([]byte, 0, writeCopyCap)
+	}
+	return append(b[:0], data...)
+}
+
+func (w *writeCopies) put(b []byte) {
+	if cap(b) == writeCopyCap {
+		w.pool.Put(b[:0])
+	}
+}
