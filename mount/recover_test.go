@@ -49,7 +49,10 @@ func TestServerKilledAndRestarted(t *testing.T) {
 	const lease = "3s"
 	srv := testbin.StartFsServ(t, "-p", "0", "--listen", "127.0.0.1", "--lease", lease, export)
 	_, port, _ := net.SplitHostPort(srv.Addr)
-	mnt := mountAtT(t, srv.Addr, "restart-test")
+	// Unmounted at the end of the test, while the restarted server runs
+	// (cleanups run last-in first-out: the new server's would go first, and
+	// an unmount against a dead server waits out every request's timeout).
+	mnt, _, unmount := mountOptsT(t, srv.Addr, "restart-test", Options{})
 
 	f, err := os.OpenFile(filepath.Join(mnt, "big"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -112,6 +115,8 @@ func TestServerKilledAndRestarted(t *testing.T) {
 	within(t, 10*time.Second, "create after restart", func() error {
 		return os.WriteFile(filepath.Join(mnt, "new"), []byte("after restart\n"), 0o644)
 	})
+	f.Close()
+	unmount()
 }
 
 func commonPrefix(a, b []byte) int {

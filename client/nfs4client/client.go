@@ -335,8 +335,7 @@ func (c *Client) compoundOnce(ctx context.Context, minor uint32, ops []nfs4.ArgO
 		res *nfs4.CompoundRes
 		err error
 	}
-	done := make(chan result, 1)
-	go func() {
+	send := func() result {
 		// Detached from ctx's end but not from its values (a reply
 		// buffer, rpcclient.WithReplyBuffer).
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout())
@@ -346,13 +345,21 @@ func (c *Client) compoundOnce(ctx context.Context, minor uint32, ops []nfs4.ArgO
 		}
 		cancel()
 		err = s.finish(slot, res, err)
-		done <- result{res, err}
-	}()
+		return result{res, err}
+	}
 	var r result
-	select {
-	case r = <-done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if ctx.Done() == nil {
+		// A caller that cannot give up (mount's requests) waits here:
+		// no goroutine needed to keep the slot until the reply.
+		r = send()
+	} else {
+		done := make(chan result, 1)
+		go func() { done <- send() }()
+		select {
+		case r = <-done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	if r.err != nil {
 		return nil, r.err

@@ -293,6 +293,25 @@ func BenchmarkRead4KiB(b *testing.B) {
 	}
 }
 
+// BenchmarkGetattr is the smallest useful round trip (SEQUENCE, PUTFH,
+// GETATTR): the fixed cost of one call through client and server.
+func BenchmarkGetattr(b *testing.B) {
+	addr, root := startDirServer(b)
+	os.WriteFile(filepath.Join(root, "f"), nil, 0o644)
+	c := dial(b, addr, 1)
+	ctx := context.Background()
+	fh, err := c.LookupPath(ctx, "f")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx = context.WithoutCancel(ctx) // as mount's calls: no cancellation
+	for b.Loop() {
+		if _, err := c.GetAttr(ctx, fh, nfs4client.BasicAttrs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkWrite1MiB writes 1 MiB UNSTABLE per WRITE.
 func BenchmarkWrite1MiB(b *testing.B) {
 	addr, root := startDirServer(b)
