@@ -52,6 +52,15 @@ type Options struct {
 	Extra []string
 	// NoDeleg: do not ask for delegations (nodeleg; see deleg.go).
 	NoDeleg bool
+	// Writeback: the kernel's writeback cache (writeback): write(2) fills
+	// the page cache and the kernel sends WRITEs later, merged and several
+	// at a time, and at the latest when the file is closed (close-to-open
+	// still holds) or fsync'd. Off by default: data written but not yet
+	// closed or synced is not visible to other clients for up to the
+	// kernel's dirty expiry (as with the Linux NFS client), and a file open
+	// for writing is also opened for reading (the kernel reads partial
+	// pages), which a write-only file's permissions refuse.
+	Writeback bool
 	// TLS: RPC-with-TLS, RFC 9289 (tls, mtls, cert=, key=, ca=,
 	// xprtsec=none|tls|mtls); see ConnectTLS.
 	TLS rpcclient.TLSOptions
@@ -182,6 +191,10 @@ func (o *Options) ParseOptions(list string) error {
 			o.NoDeleg = true
 		case "deleg":
 			o.NoDeleg = false
+		case "writeback":
+			o.Writeback = true
+		case "nowriteback":
+			o.Writeback = false
 		default:
 			if hasV && v == "" {
 				return fmt.Errorf("option %s: empty value", k)
@@ -401,6 +414,8 @@ func Mount(dir string, fsys *FS, source string) (*fuse.Server, error) {
 		DisableXAttrs: false, // user.* xattrs go to the server (xattr.go)
 		// fcntl/flock locks go to the server (lock.go).
 		EnableLocks: true,
+		// FUSE_WRITEBACK_CACHE on request (the fs API has no option).
+		ExtraCapabilities: writebackCap(o.Writeback),
 		// Mount with mount(2) when we are root (strict: its error, e.g.
 		// EINVAL for an option the kernel does not know, is the one to
 		// report); fusermount3 otherwise.
@@ -430,6 +445,13 @@ func Mount(dir string, fsys *FS, source string) (*fuse.Server, error) {
 		srv, err = mountFS(dir, fsys, &fs.Options{MountOptions: mo, AttrTimeout: &at, EntryTimeout: &et})
 	}
 	return srv, err
+}
+
+func writebackCap(on bool) uint64 {
+	if on {
+		return fuse.CAP_WRITEBACK_CACHE
+	}
+	return 0
 }
 
 // withFlagNames is opts plus the mount flags by name, for fusermount3.

@@ -52,3 +52,11 @@ func runPosix(t *testing.T, mnt string, extraSkip map[string]string) {
 		})
 	}
 }
+
+// TestPosixWriteback runs the suite with the kernel's writeback cache
+// (-o writeback).
+func TestPosixWriteback(t *testing.T) {
+	addr, _ := serveT(t)
+	mnt, _, _ := mountOptsT(t, addr, "wb", Options{Writeback: true})
+	runPosix(t, mnt, nil)
+}
