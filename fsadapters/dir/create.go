@@ -23,7 +23,7 @@ func (fs *FS) parentFor(cred *fsadapters.Cred, dir fsadapters.FileHandle, name s
 	if err != nil {
 		return ref{}, da, err
 	}
-	if err := fsadapters.CheckAccess(&da, cred, fsadapters.MayWrite|fsadapters.MayExec); err != nil {
+	if err := fs.checkAccess(r.fd, &da, cred, fsadapters.MayWrite|fsadapters.MayExec); err != nil {
 		fs.release(r)
 		return ref{}, da, err
 	}
@@ -80,6 +80,12 @@ func (fs *FS) finishNew(cred *fsadapters.Cred, r ref, da *fsadapters.Attr, name 
 		}
 		unix.Unlinkat(r.fd, name, flag)
 		return nil, fsadapters.Attr{}, err
+	}
+	if typ != fsadapters.TypeSymlink {
+		var err error
+		if mode, err = fs.inheritMode(r.fd, da, mode); err != nil {
+			return fail(err)
+		}
 	}
 	if err := initOwner(fd, cred, da, typ, mode); err != nil {
 		return fail(err)
@@ -163,6 +169,10 @@ func (fs *FS) createExclusive(cred *fsadapters.Cred, r ref, da *fsadapters.Attr,
 	mode := uint32(0o644)
 	if req.Attrs.Valid&fsadapters.SetMode != 0 {
 		mode = req.Attrs.Mode
+	}
+	mode, err := fs.inheritMode(r.fd, da, mode)
+	if err != nil {
+		return nil, fsadapters.Attr{}, false, err
 	}
 	for try := 0; try < 16; try++ {
 		tfd, err := unix.Openat(r.fd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
@@ -396,7 +406,7 @@ func (fs *FS) Rename(ctx context.Context, cred *fsadapters.Cred, srcDir fsadapte
 	// permission on it (may_rename in fs/namei.c).
 	if sst.Mode&unix.S_IFMT == unix.S_IFDIR && sda.FileID != dda.FileID {
 		sa := attrFromStatx(&sst)
-		if err := fsadapters.CheckAccess(&sa, cred, fsadapters.MayWrite); err != nil {
+		if err := fs.checkAccessAt(sr.fd, srcName, &sa, cred, fsadapters.MayWrite); err != nil {
 			return err
 		}
 	}

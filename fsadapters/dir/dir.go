@@ -61,6 +61,9 @@ type FS struct {
 	watchMu sync.Mutex
 	watch   *watcher // fanotify group for ChangeWatcher (watch.go), created on first use
 
+	aclOK bool     // the filesystem stores POSIX ACLs (acl.go)
+	acls  aclCache // access/default ACLs by inode and ctime (acl.go)
+
 	closeOnce sync.Once
 }
 
@@ -138,6 +141,7 @@ func (fs *FS) init(opts Options) error {
 		n = 4096
 	}
 	fs.cache = newFdCache(n)
+	fs.aclOK = probeACL(fs.rootFd)
 	fs.caps = fsadapters.Caps{
 		FSIDMajor:      opts.FSIDMajor,
 		FSIDMinor:      opts.FSIDMinor,

@@ -78,7 +78,9 @@
 // creates objects owned by Cred.UID and Cred.GID, or the directory's group
 // in a setgid directory (new directories inherit setgid), as Linux does.
 // chown clears setuid/setgid on non-directories (the kernel does this even
-// for root). Not emulated: clearing setuid/setgid when a non-root caller
+// for root). POSIX ACLs (acl.go) are evaluated too when the caller is
+// neither root nor the owner, and a directory's default ACL limits the
+// mode of new objects as the kernel's inheritance does. Not emulated: clearing setuid/setgid when a non-root caller
 // writes or truncates (the kernel skips it for us because we hold
 // CAP_FSETID), and fs.protected_hardlinks restrictions on Link.
 //

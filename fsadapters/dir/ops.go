@@ -73,7 +73,7 @@ func (fs *FS) Lookup(ctx context.Context, cred *fsadapters.Cred, dir fsadapters.
 		return nil, fsadapters.Attr{}, err
 	}
 	defer fs.release(r)
-	if err := fsadapters.CheckAccess(&da, cred, fsadapters.MayExec); err != nil {
+	if err := fs.checkAccess(r.fd, &da, cred, fsadapters.MayExec); err != nil {
 		return nil, fsadapters.Attr{}, err
 	}
 	fd, err := openChild(r.fd, name)
@@ -93,7 +93,7 @@ func (fs *FS) LookupParent(ctx context.Context, cred *fsadapters.Cred, dir fsada
 	if da.FileID == fs.rootIno {
 		return nil, fsadapters.Attr{}, unix.ENOENT
 	}
-	if err := fsadapters.CheckAccess(&da, cred, fsadapters.MayExec); err != nil {
+	if err := fs.checkAccess(r.fd, &da, cred, fsadapters.MayExec); err != nil {
 		return nil, fsadapters.Attr{}, err
 	}
 	// RESOLVE_BENEATH would refuse ".." outright, so open it plainly and
@@ -196,7 +196,7 @@ func (fs *FS) setattr(cred *fsadapters.Cred, fd int, fh fsadapters.FileHandle, a
 		default:
 			return unix.EINVAL
 		}
-		if err := fsadapters.CheckAccess(a, cred, fsadapters.MayWrite); err != nil {
+		if err := fs.checkAccess(fd, a, cred, fsadapters.MayWrite); err != nil {
 			return err
 		}
 	}
@@ -213,7 +213,7 @@ func (fs *FS) setattr(cred *fsadapters.Cred, fd int, fh fsadapters.FileHandle, a
 		return unix.EPERM
 	}
 	if v&(fsadapters.SetAtimeNow|fsadapters.SetMtimeNow) != 0 && !owner {
-		if err := fsadapters.CheckAccess(a, cred, fsadapters.MayWrite); err != nil {
+		if err := fs.checkAccess(fd, a, cred, fsadapters.MayWrite); err != nil {
 			return err
 		}
 	}
@@ -311,8 +311,8 @@ func (fs *FS) Open(ctx context.Context, cred *fsadapters.Cred, fh fsadapters.Fil
 	if err != nil {
 		return nil, err
 	}
-	fs.release(r)
 	if err := fsadapters.CheckOpenType(a.Type); err != nil {
+		fs.release(r)
 		return nil, err
 	}
 	oflags := unix.O_RDONLY
@@ -322,7 +322,9 @@ func (fs *FS) Open(ctx context.Context, cred *fsadapters.Cred, fh fsadapters.Fil
 	case fsadapters.OpenRead | fsadapters.OpenWrite:
 		oflags = unix.O_RDWR
 	}
-	if err := fsadapters.CheckAccess(&a, cred, fsadapters.OpenAccess(flags)); err != nil {
+	err = fs.checkAccess(r.fd, &a, cred, fsadapters.OpenAccess(flags))
+	fs.release(r)
+	if err != nil {
 		return nil, err
 	}
 	fd, err := fs.openIO(fh, oflags)

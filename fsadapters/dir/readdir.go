@@ -27,7 +27,7 @@ func (fs *FS) ReadDir(ctx context.Context, cred *fsadapters.Cred, dir fsadapters
 		return fsadapters.CookieVerf{}, false, err
 	}
 	defer fs.release(r)
-	if err := fsadapters.CheckAccess(&da, cred, fsadapters.MayRead); err != nil {
+	if err := fs.checkAccess(r.fd, &da, cred, fsadapters.MayRead); err != nil {
 		return fsadapters.CookieVerf{}, false, err
 	}
 	var myVerf fsadapters.CookieVerf

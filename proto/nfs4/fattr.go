@@ -51,18 +51,21 @@ type Attrs struct {
 	// EncodeAttrs ignores it.
 	Present Bitmap
 
-	Supported       Bitmap // supported_attrs (0); also the encode filter
-	Type            uint32 // type (1), NF4REG…
-	FHExpireType    uint32 // fh_expire_type (2)
-	Change          uint64 // change (3)
-	Size            uint64 // size (4)
-	LinkSupport     bool   // link_support (5)
-	SymlinkSupport  bool   // symlink_support (6)
-	NamedAttr       bool   // named_attr (7)
-	FSID            FSID   // fsid (8)
-	UniqueHandles   bool   // unique_handles (9)
-	LeaseTime       uint32 // lease_time (10)
-	RdAttrError     Status // rdattr_error (11)
+	Supported      Bitmap // supported_attrs (0); also the encode filter
+	Type           uint32 // type (1), NF4REG…
+	FHExpireType   uint32 // fh_expire_type (2)
+	Change         uint64 // change (3)
+	Size           uint64 // size (4)
+	LinkSupport    bool   // link_support (5)
+	SymlinkSupport bool   // symlink_support (6)
+	NamedAttr      bool   // named_attr (7)
+	FSID           FSID   // fsid (8)
+	UniqueHandles  bool   // unique_handles (9)
+	LeaseTime      uint32 // lease_time (10)
+	RdAttrError    Status // rdattr_error (11)
+	// ACL is acl (12): nfsace4<>, at most MaxACEs on decode; who
+	// strings alias the input.
+	ACL             []ACE
 	ACLSupport      uint32 // aclsupport (13)
 	CanSetTime      bool   // cansettime (15)
 	CaseInsensitive bool   // case_insensitive (16)
@@ -116,7 +119,7 @@ type Attrs struct {
 var CodecAttrs = bitmapOf(
 	AttrSupportedAttrs, AttrType, AttrFHExpireType, AttrChange, AttrSize,
 	AttrLinkSupport, AttrSymlinkSupport, AttrNamedAttr, AttrFSID,
-	AttrUniqueHandles, AttrLeaseTime, AttrRdAttrError, AttrACLSupport,
+	AttrUniqueHandles, AttrLeaseTime, AttrRdAttrError, AttrACL, AttrACLSupport,
 	AttrCanSetTime, AttrCaseInsensitive, AttrCasePreserving,
 	AttrChownRestricted, AttrFileHandle, AttrFileID, AttrFilesAvail,
 	AttrFilesFree, AttrFilesTotal, AttrHomogeneous, AttrMaxFileSize,
@@ -142,10 +145,10 @@ var WritableAttrs = bitmapOf(
 )
 
 // SettableAttrs are the writable attributes this codec decodes and the
-// server can apply: size, mode, owner, owner_group, time_access_set,
+// server can apply: size, acl, mode, owner, owner_group, time_access_set,
 // time_modify_set (and time_create, which backends may ignore).
 var SettableAttrs = bitmapOf(
-	AttrSize, AttrMode, AttrOwner, AttrOwnerGroup, AttrTimeAccessSet,
+	AttrSize, AttrACL, AttrMode, AttrOwner, AttrOwnerGroup, AttrTimeAccessSet,
 	AttrTimeCreate, AttrTimeModifySet,
 )
 
@@ -319,6 +322,8 @@ func appendVals(b []byte, mask Bitmap, a *Attrs) []byte {
 				b = be.AppendUint32(b, a.LeaseTime)
 			case AttrRdAttrError:
 				b = be.AppendUint32(b, uint32(a.RdAttrError))
+			case AttrACL:
+				b = appendACL(b, a.ACL)
 			case AttrACLSupport:
 				b = be.AppendUint32(b, a.ACLSupport)
 			case AttrCanSetTime:
@@ -540,6 +545,17 @@ func decodeAttr(d *xdr.Decoder, n int, a *Attrs) {
 		a.LeaseTime = d.Uint32()
 	case AttrRdAttrError:
 		a.RdAttrError = Status(d.Uint32())
+	case AttrACL:
+		// nfsace4 is at least 16 bytes: Length bounds the count by what
+		// the buffer can hold before allocating.
+		n := d.Length("acl", MaxACEs, 16)
+		if d.Err() != nil {
+			return
+		}
+		a.ACL = make([]ACE, n)
+		for i := range a.ACL {
+			a.ACL[i].Decode(d)
+		}
 	case AttrACLSupport:
 		a.ACLSupport = d.Uint32()
 	case AttrCanSetTime:

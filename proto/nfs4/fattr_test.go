@@ -33,6 +33,8 @@ func fullAttrs() *Attrs {
 		Supported: CodecAttrs, Type: NF4DIR, FHExpireType: FHPersistent, Change: 11, Size: 12,
 		LinkSupport: true, SymlinkSupport: true, NamedAttr: false, FSID: FSID{13, 14},
 		UniqueHandles: true, LeaseTime: 90, RdAttrError: OK, ACLSupport: 0,
+		ACL: []ACE{{Type: ACE4AccessAllowed, AccessMask: ACE4ReadData, Who: []byte("OWNER@")},
+			{Type: ACE4AccessDenied, Flag: ACE4IdentifierGroup, AccessMask: ACE4WriteData, Who: []byte("1000")}},
 		CanSetTime: true, CaseInsensitive: false, CasePreserving: true, ChownRestricted: true,
 		FileHandle: []byte{1, 2, 3, 4, 5}, FileID: 15, FilesAvail: 16, FilesFree: 17, FilesTotal: 18,
 		Homogeneous: true, MaxFileSize: 1 << 62, MaxLink: 65000, MaxName: 255, MaxRead: 1 << 20,
@@ -158,8 +160,8 @@ func TestRdAttrError(t *testing.T) {
 
 func TestDecodeAttrsErrors(t *testing.T) {
 	var ae *AttrError
-	// Unsupported bit: acl (12) and a bit beyond the codec's words.
-	for _, bit := range []int{AttrACL, AttrFSLocations, 120} {
+	// Unsupported bit: archive (14) and a bit beyond the codec's words.
+	for _, bit := range []int{AttrArchive, AttrFSLocations, 120} {
 		f := &Fattr{Mask: bitmapOf(AttrSize, bit), Vals: make([]byte, 8)}
 		_, err := DecodeAttrs(f)
 		if !errors.As(err, &ae) || ae.Status != ErrAttrNotSupp || ae.Attr != bit {
@@ -237,6 +239,36 @@ func TestWriteOnlyTable(t *testing.T) {
 	for n := range codecWords * 32 {
 		if WriteOnlyAttrs.Has(n) != (writeOnly[n/32]&(1<<(n%32)) != 0) {
 			t.Errorf("writeOnly table disagrees with WriteOnlyAttrs at %d", n)
+		}
+	}
+}
+
+func TestACLAttrDecode(t *testing.T) {
+	in := &Attrs{ACL: []ACE{{Type: ACE4AccessAllowed, Flag: 0, AccessMask: 0, Who: []byte("123")}}}
+	var e xdr.Encoder
+	if err := EncodeAttrsExact(&e, bitmapOf(AttrACL), in); err != nil {
+		t.Fatal(err)
+	}
+	var f Fattr
+	f.Decode(xdr.NewDecoder(e.Buf))
+	// count 1, type, flag, mask, who "123" padded.
+	if len(f.Vals) != 4+12+4+4 {
+		t.Fatalf("acl value is %d bytes: %x", len(f.Vals), f.Vals)
+	}
+	out, err := DecodeAttrs(&f)
+	if err != nil || len(out.ACL) != 1 || string(out.ACL[0].Who) != "123" {
+		t.Fatalf("decode = %+v, %v", out, err)
+	}
+	var ae *AttrError
+	for name, vals := range map[string][]byte{
+		"count over MaxACEs": be.AppendUint32(nil, MaxACEs+1),
+		"count beyond data":  append(be.AppendUint32(nil, 2), f.Vals[4:]...),
+		"who too long":       append(be.AppendUint32(nil, 1), append(make([]byte, 12), be.AppendUint32(nil, MaxOwnerLen+1)...)...),
+		"truncated ace":      f.Vals[:10],
+	} {
+		_, err := DecodeAttrs(&Fattr{Mask: bitmapOf(AttrACL), Vals: vals})
+		if !errors.As(err, &ae) || ae.Status != ErrBadXDR || ae.Attr != AttrACL {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/fsbridge/fsbridge/internal/fuzzcorpus"
@@ -499,7 +500,15 @@ func seedsAttrs() []fuzzSeed {
 	full := bytes.Clone(e.Buf)
 	e.Reset()
 	EncodeAttrs(&e, benchWant(), benchAttrs())
-	return []fuzzSeed{seed("full", full), seed("bench", bytes.Clone(e.Buf)), seed("fat40", enc(&fat40))}
+	bench := bytes.Clone(e.Buf)
+	// acl alone, in the pynfs ACL10 shape (twenty numeric-who ACEs).
+	e.Reset()
+	acl := &Attrs{}
+	for i := range 20 {
+		acl.ACL = append(acl.ACL, ACE{Type: ACE4AccessAllowed, Who: []byte(strconv.Itoa(10000 + i))})
+	}
+	EncodeAttrsExact(&e, bitmapOf(AttrACL), acl)
+	return []fuzzSeed{seed("full", full), seed("bench", bench), seed("fat40", enc(&fat40)), seed("acl", bytes.Clone(e.Buf))}
 }
 
 func FuzzDecodeAttrs(f *testing.F) {

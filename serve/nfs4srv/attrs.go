@@ -9,7 +9,8 @@ import (
 )
 
 // supportedAttrs is what GETATTR/READDIR answer (RFC 7530 §5: every
-// REQUIRED attribute, plus the RECOMMENDED ones a POSIX backend has).
+// REQUIRED attribute, plus the RECOMMENDED ones a POSIX backend has);
+// exports whose backend stores ACLs add acl (supportedIn, acl.go).
 var supportedAttrs = func() nfs4.Bitmap {
 	var b nfs4.Bitmap
 	for _, n := range []int{
@@ -90,8 +91,13 @@ func (c *compound) fillAttrs(a *nfs4.Attrs, ex int, fh []byte, at *fsadapters.At
 	if e.mount != nil && bytes.Equal(fh[fhHeaderSize:], e.rootH) {
 		mountedOn = e.mount.fileid
 	}
+	_, hasACL := fsadapters.ACLerOf(e.fs)
+	supported := c.supported()
+	if hasACL {
+		supported = c.supportedIn(ex)
+	}
 	*a = nfs4.Attrs{
-		Supported:       c.supported(),
+		Supported:       supported,
 		Type:            uint32(at.Type),
 		FHExpireType:    nfs4.FHPersistent,
 		Change:          at.Change,
@@ -129,6 +135,16 @@ func (c *compound) fillAttrs(a *nfs4.Attrs, ex int, fh []byte, at *fsadapters.At
 	}
 	if c.minor >= 1 {
 		a.SuppAttrExclCreat = exclCreatAttrs
+	}
+	if hasACL {
+		a.ACLSupport = aclSupport
+		// The ACL costs a backend call: only when asked for. If it cannot
+		// be read the reply leaves acl out rather than send a wrong one.
+		// READDIR passes a nil want for its entries when it also asks
+		// for filesystem-wide values (ops_dir.go): acl is then left out.
+		if want == nil || want.Has(nfs4.AttrACL) && !c.getACLAttr(a, ex, fsadapters.FileHandle(fh[fhHeaderSize:]), at) {
+			a.Supported = c.supported()
+		}
 	}
 	if c.minor >= 2 {
 		_, a.XattrSupport = e.fs.(fsadapters.Xattrer)

@@ -309,7 +309,7 @@ func opWantDelegation(c *compound, a nfs4.Args) nfs4.Res {
 	if want == nfs4.ShareAccessWantWriteDeleg {
 		access = nfs4.ShareAccessWrite
 	}
-	if st := c.openPermission(&at, access); st != nfs4.OK {
+	if st := c.openPermission(c.cur.h, &at, access); st != nfs4.OK {
 		res.Status = st
 		return res
 	}

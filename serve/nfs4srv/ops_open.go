@@ -128,7 +128,7 @@ func (c *compound) doOpen(args *nfs4.OpenArgs, o *state.Owner) nfs4.Res {
 		st = nfs4.ErrROFS
 	}
 	if st == nfs4.OK && !t.created {
-		st = c.openPermission(&t.attr, access)
+		st = c.openPermission(t.fh, &t.attr, access)
 	}
 	if t.created {
 		c.notifyAdded(dirCh, args.Claim.File) // dirdeleg.go
@@ -206,7 +206,7 @@ func (c *compound) openTypeCheck(t fsadapters.FileType) nfs4.Status {
 
 // openPermission checks the POSIX permission the requested share access
 // needs: read for OPEN4_SHARE_ACCESS_READ, write for WRITE.
-func (c *compound) openPermission(at *fsadapters.Attr, access uint32) nfs4.Status {
+func (c *compound) openPermission(fh fsadapters.FileHandle, at *fsadapters.Attr, access uint32) nfs4.Status {
 	var want uint32
 	if access&nfs4.ShareAccessRead != 0 {
 		want |= fsadapters.MayRead
@@ -214,7 +214,7 @@ func (c *compound) openPermission(at *fsadapters.Attr, access uint32) nfs4.Statu
 	if access&nfs4.ShareAccessWrite != 0 {
 		want |= fsadapters.MayWrite
 	}
-	if fsadapters.AccessAllowed(at, &c.cred, want) != want {
+	if c.accessAllowed(fh, at, want) != want { // the file's ACL, if any (acl.go)
 		return nfs4.ErrAccess
 	}
 	return nfs4.OK
