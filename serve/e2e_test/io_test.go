@@ -252,17 +252,26 @@ func TestSlowRequestDoesNotBlock(t *testing.T) {
 	}
 }
 
-// BenchmarkRead1MiB reads 1 MiB per READ (anonymous stateid, file in the
-// page cache) through the in-process server over loopback TCP.
-func BenchmarkRead1MiB(b *testing.B) {
+// benchFile starts a server exporting one file f with content data and
+// returns a client connected to it and f's handle.
+func benchFile(b *testing.B, data []byte) (*nfs4client.Client, []byte) {
 	addr, root := startDirServer(b)
-	os.WriteFile(filepath.Join(root, "f"), randBytes(1<<20), 0o644)
+	if err := os.WriteFile(filepath.Join(root, "f"), data, 0o644); err != nil {
+		b.Fatal(err)
+	}
 	c := dial(b, addr, 1)
-	ctx := context.Background()
-	fh, err := c.LookupPath(ctx, "f")
+	fh, err := c.LookupPath(context.Background(), "f")
 	if err != nil {
 		b.Fatal(err)
 	}
+	return c, fh
+}
+
+// BenchmarkRead1MiB reads 1 MiB per READ (anonymous stateid, file in the
+// page cache) through the in-process server over loopback TCP.
+func BenchmarkRead1MiB(b *testing.B) {
+	c, fh := benchFile(b, randBytes(1<<20))
+	ctx := context.Background()
 	b.SetBytes(1 << 20)
 	for b.Loop() {
 		d, _, err := c.Read(ctx, fh, nfs4.AnonStateID, 0, 1<<20)
@@ -275,14 +284,8 @@ func BenchmarkRead1MiB(b *testing.B) {
 // BenchmarkRead4KiB is one small READ per round trip: the per-call cost of
 // client, loopback TCP and server together (its ns/op is the latency).
 func BenchmarkRead4KiB(b *testing.B) {
-	addr, root := startDirServer(b)
-	os.WriteFile(filepath.Join(root, "f"), randBytes(1<<20), 0o644)
-	c := dial(b, addr, 1)
+	c, fh := benchFile(b, randBytes(1<<20))
 	ctx := context.Background()
-	fh, err := c.LookupPath(ctx, "f")
-	if err != nil {
-		b.Fatal(err)
-	}
 	b.SetBytes(4096)
 	var off uint64
 	for b.Loop() {
@@ -296,14 +299,8 @@ func BenchmarkRead4KiB(b *testing.B) {
 // BenchmarkGetattr is the smallest useful round trip (SEQUENCE, PUTFH,
 // GETATTR): the fixed cost of one call through client and server.
 func BenchmarkGetattr(b *testing.B) {
-	addr, root := startDirServer(b)
-	os.WriteFile(filepath.Join(root, "f"), nil, 0o644)
-	c := dial(b, addr, 1)
+	c, fh := benchFile(b, nil)
 	ctx := context.Background()
-	fh, err := c.LookupPath(ctx, "f")
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx = context.WithoutCancel(ctx) // as mount's calls: no cancellation
 	for b.Loop() {
 		if _, err := c.GetAttr(ctx, fh, nfs4client.BasicAttrs); err != nil {
@@ -314,14 +311,8 @@ func BenchmarkGetattr(b *testing.B) {
 
 // BenchmarkWrite1MiB writes 1 MiB UNSTABLE per WRITE.
 func BenchmarkWrite1MiB(b *testing.B) {
-	addr, root := startDirServer(b)
-	os.WriteFile(filepath.Join(root, "f"), nil, 0o644)
-	c := dial(b, addr, 1)
+	c, fh := benchFile(b, nil)
 	ctx := context.Background()
-	fh, err := c.LookupPath(ctx, "f")
-	if err != nil {
-		b.Fatal(err)
-	}
 	data := randBytes(1 << 20)
 	b.SetBytes(1 << 20)
 	for b.Loop() {
@@ -334,14 +325,8 @@ func BenchmarkWrite1MiB(b *testing.B) {
 // BenchmarkRead1MiBParallel keeps several 1 MiB READs in flight on one
 // session (one connection).
 func BenchmarkRead1MiBParallel(b *testing.B) {
-	addr, root := startDirServer(b)
-	os.WriteFile(filepath.Join(root, "f"), randBytes(1<<20), 0o644)
-	c := dial(b, addr, 1)
+	c, fh := benchFile(b, randBytes(1<<20))
 	ctx := context.Background()
-	fh, err := c.LookupPath(ctx, "f")
-	if err != nil {
-		b.Fatal(err)
-	}
 	b.SetBytes(1 << 20)
 	b.SetParallelism(4)
 	b.RunParallel(func(pb *testing.PB) {
