@@ -19,6 +19,7 @@ import (
 	"github.com/fsbridge/fsbridge/fsadapters/mem"
 	"github.com/fsbridge/fsbridge/proto/rpc"
 	"github.com/fsbridge/fsbridge/serve/nfs4srv"
+	"github.com/fsbridge/fsbridge/serve/rpcgss"
 	"github.com/fsbridge/fsbridge/serve/state"
 )
 
@@ -42,7 +43,8 @@ func addExportFlags(fl *flag.FlagSet) *exportFlags {
 	ef := &exportFlags{
 		config: fl.String("config", "", "read exports from `FILE` (docs/exports.md; re-read on SIGHUP)"),
 		opts: fl.String("o", "", "export `OPTIONS` of DIR/IMAGE/--mem, comma-separated as in a config file\n"+
-			"(ro, root_squash, all_squash, anonuid=N, anongid=N, sec=sys:none, client=CIDR; default rw,no_root_squash,sec=sys:none)"),
+			"(ro, root_squash, all_squash, anonuid=N, anongid=N, sec=sys:none:krb5:krb5i:krb5p, client=CIDR;\n"+
+			"default rw,no_root_squash,sec=sys:none)"),
 		rootSquash: fl.Bool("root-squash", false, "map uid/gid 0 of DIR/IMAGE/--mem clients to anonuid/anongid (same as -o root_squash)"),
 	}
 	fl.Var(&ef.exports, "export", "add an export `PSEUDO=SOURCE[,OPTIONS]` (repeatable; SOURCE: a directory, an image or \"mem\")")
@@ -319,8 +321,14 @@ func parseExportOptions(opts string, ec *nfs4srv.ExportConfig, bo *backendOpts) 
 					ec.Sec = append(ec.Sec, rpc.AuthSys)
 				case "none":
 					ec.Sec = append(ec.Sec, rpc.AuthNone)
+				case "krb5":
+					ec.Sec = append(ec.Sec, rpcgss.Krb5)
+				case "krb5i":
+					ec.Sec = append(ec.Sec, rpcgss.Krb5i)
+				case "krb5p":
+					ec.Sec = append(ec.Sec, rpcgss.Krb5p)
 				default:
-					return bad(errors.New("flavours are sys and none"))
+					return bad(errors.New("flavours are sys, none, krb5, krb5i and krb5p"))
 				}
 			}
 		case "client", "clients":

@@ -50,7 +50,7 @@ func TestParseConfig(t *testing.T) {
 		"/a relative",            // relative source
 		"/a /x ro extra",         // too many fields
 		"/a /x rw,bogus",         // unknown option
-		"/a /x sec=krb5",         // unsupported flavour
+		"/a /x sec=krb6",         // unsupported flavour
 		"/a /x client=300.0.0.1", // bad address
 		"/a /x anonuid=-1",       // bad id
 		"/a /x partition=0",      // partitions from 1

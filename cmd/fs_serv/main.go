@@ -5,6 +5,7 @@
 //	fs_serv [--type NAME] [--partition N] IMAGE
 //	fs_serv --list-partitions IMAGE
 //	fs_serv [--config FILE] [--export PSEUDO=SOURCE[,OPTIONS]]...
+//	fs_serv [--keytab FILE] [--gss-realm REALM] ...
 //
 // Several exports, joined under a pseudo filesystem, come from --config
 // and --export (docs/exports.md); SIGHUP re-reads them.
@@ -67,12 +68,14 @@ func run() error {
 	limits := addLimitFlags(fl)    // resource bounds: limits.go
 	exportFl := addExportFlags(fl) // exports and policy: exports.go
 	tlsFl := addTLSFlags(fl)       // RPC-with-TLS: tlsflags.go
+	gssFl := addGSSFlags(fl)       // RPCSEC_GSS: gssflags.go
 	// --metrics endpoint: metrics.go
 	metricsFl := addMetricsFlags(fl)
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), "usage: fs_serv [-p PORT] [--listen ADDR] [--stdio] [--mem | DIR | [--type NAME] [--partition N] IMAGE]\n"+
 			"       fs_serv --list-partitions IMAGE\n"+
-			"       fs_serv [--config FILE] [--export PSEUDO=SOURCE[,OPTIONS]]...\n")
+			"       fs_serv [--config FILE] [--export PSEUDO=SOURCE[,OPTIONS]]...\n"+
+			"Kerberos (RPCSEC_GSS): --keytab FILE [--gss-realm REALM] and exports with sec=krb5, krb5i or krb5p.\n")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(os.Args[1:]); err != nil {
@@ -156,7 +159,14 @@ func run() error {
 		CourtesyTime: *courtesy, NoDelegations: *noDeleg, Metrics: metricsFl.nfs()})
 	defer nfs.Close()
 	// NewDRC: the duplicate request cache for non-idempotent 4.0 COMPOUNDs.
-	srv := &rpcsrv.Server{Handler: nfs, DRC: nfs4srv.NewDRC(), Logf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }}
+	// RPCSEC_GSS calls bypass this DRC (rpcsrv/drc.go: their replies are
+	// bound to a seq_num a retransmission does not reuse); rpcgss keeps
+	// their results in its own (gssflags.go).
+	handler, err := gssFl.wrap(nfs, log)
+	if err != nil {
+		return err
+	}
+	srv := &rpcsrv.Server{Handler: handler, DRC: nfs4srv.NewDRC(), Logf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }}
 	limits.apply(srv, *lease, *stdio, log)
 	if err := tlsFl.apply(srv, *stdio, log); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/fsbridge/fsbridge/fsadapters"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
 	"github.com/fsbridge/fsbridge/proto/rpc"
+	"github.com/fsbridge/fsbridge/serve/rpcgss"
 )
 
 // Exports and access policy (issue 6). Several exports are joined by a
@@ -59,7 +60,9 @@ type ExportConfig struct {
 	// nil: 65534/65534 (nobody).
 	Anon *fsadapters.Cred
 	// Sec lists the RPC flavours allowed, in SECINFO order; others get
-	// NFS4ERR_WRONGSEC. nil: AUTH_SYS then AUTH_NONE.
+	// NFS4ERR_WRONGSEC. AUTH_SYS, AUTH_NONE and the Kerberos
+	// pseudo-flavors rpcgss.Krb5/Krb5i/Krb5p (RPCSEC_GSS with service
+	// none/integrity/privacy). nil: AUTH_SYS then AUTH_NONE.
 	Sec []rpc.AuthFlavor
 }
 
@@ -171,10 +174,10 @@ func buildTable(list []ExportConfig) (*exportTable, error) {
 			return nil, fmt.Errorf("export %q: no security flavour", p)
 		}
 		for _, f := range e.flavors {
-			if f != rpc.AuthSys && f != rpc.AuthNone {
-				return nil, fmt.Errorf("export %q: unsupported security flavour %d (sys and none are)", p, f)
+			if !supportedFlavor(f) { // gss.go
+				return nil, fmt.Errorf("export %q: unsupported security flavour %d (sys, none, krb5, krb5i, krb5p are)", p, f)
 			}
-			e.sec = append(e.sec, nfs4.SecInfo{Flavor: uint32(f)})
+			e.sec = append(e.sec, secInfoOf(f))
 		}
 		e.caps = ec.FS.Caps()
 		e.caps.ReadOnly = e.caps.ReadOnly || ec.ReadOnly
@@ -206,8 +209,10 @@ func buildTable(list []ExportConfig) (*exportTable, error) {
 	pfs := newPseudoFS(t.list)
 	pe := &export{id: pseudoID, path: "/", fs: pfs, caps: pfs.Caps(), rootH: pfs.Root(),
 		anon:    fsadapters.Cred{UID: nobodyID, GID: nobodyID},
-		flavors: []rpc.AuthFlavor{rpc.AuthSys, rpc.AuthNone},
-		sec:     []nfs4.SecInfo{{Flavor: uint32(rpc.AuthSys)}, {Flavor: uint32(rpc.AuthNone)}}}
+		flavors: pseudoFlavors(t.list)} // gss.go
+	for _, f := range pe.flavors {
+		pe.sec = append(pe.sec, secInfoOf(f))
+	}
 	pe.root = wireFH(pseudoID, pe.rootH)
 	t.byID[pseudoID] = pe
 	t.root = pe
@@ -268,6 +273,9 @@ type policyState struct {
 	peer    netip.Addr
 	flavor  rpc.AuthFlavor
 	raw     fsadapters.Cred // the RPC identity before squashing
+	// unmapped: an RPCSEC_GSS principal with no local user (gss.go);
+	// it acts as the export's anonymous identity.
+	unmapped bool
 }
 
 // peerKey carries the client address in the context handed to the pseudo
@@ -320,10 +328,11 @@ func (e *export) admits(addr netip.Addr) bool {
 	return addr.IsValid() && slices.ContainsFunc(e.clients, func(p netip.Prefix) bool { return p.Contains(addr) })
 }
 
-// credFor maps an RPC identity through the export's squash options
-// (exports(5)); AUTH_NONE is always the anonymous identity.
+// credFor maps an RPC identity (AUTH_SYS, or a mapped RPCSEC_GSS
+// principal) through the export's squash options (exports(5)); AUTH_NONE
+// is always the anonymous identity.
 func (e *export) credFor(raw fsadapters.Cred, flavor rpc.AuthFlavor) fsadapters.Cred {
-	if flavor != rpc.AuthSys || e.squash == AllSquash {
+	if (flavor != rpc.AuthSys && !rpcgss.IsPseudoFlavor(flavor)) || e.squash == AllSquash {
 		return e.anon
 	}
 	if e.squash != RootSquash || (raw.UID != 0 && raw.GID != 0 && !slices.Contains(raw.Groups, 0)) {
@@ -379,7 +388,11 @@ func (c *compound) applyPolicy(op nfs4.Op) nfs4.Status {
 			return st
 		}
 	}
-	c.cred = e.credFor(c.pol.raw, c.pol.flavor)
+	if c.pol.unmapped {
+		c.cred = e.anon
+	} else {
+		c.cred = e.credFor(c.pol.raw, c.pol.flavor)
+	}
 	return nfs4.OK
 }
 

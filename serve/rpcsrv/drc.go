@@ -213,6 +213,13 @@ func (d *DRC) expire(now time.Time, maxAge time.Duration) {
 // normally.
 func (c *Conn) serveDRC(call *Call) bool {
 	d := c.srv.DRC
+	if call.Cred.Flavor == rpc.RPCSecGSS {
+		// A cached RPCSEC_GSS reply carries the verifier (and wrapping)
+		// of the original seq_num, which the retransmission does not
+		// have: a client retransmits with a new seq_num (RFC 2203
+		// §5.3.3.1), so the cached reply would fail its checks.
+		return false
+	}
 	if d.Cacheable != nil && !d.Cacheable(call) {
 		return false
 	}
