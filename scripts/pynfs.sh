@@ -7,10 +7,9 @@
 # Exits 1 if a suite could not run (pynfs-run exit != 0); test failures alone
 # do not fail the script (compare with ../shared/tools/nfs-conformance/baseline-ganesha.md).
 #
-# pynfs is GPL and is never copied into this repo: it lives in $PYNFS_DIR
-# (/tmp/pynfs). If missing, it is unpacked from a fetched bare mirror
-# ($PYNFS_MIRROR, default the first /work/.mirror/*pynfs*/repo) and built with
-# /usr/bin/python3 (needs python3-ply: make deps).
+# pynfs is GPL and is never copied into this repo, nor built by it: it lives
+# in $PYNFS_DIR (/tmp/pynfs), obtained and built as
+# ../shared/tools/nfs-conformance/README.md says.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -26,35 +25,10 @@ ensure_pynfs() {
 	if [ -f "$PYNFS_DIR/nfs4.0/testserver.py" ] && [ -f "$PYNFS_DIR/nfs4.1/xdrdef/nfs4_const.py" ]; then
 		return 0
 	fi
-	local mirror=${PYNFS_MIRROR:-}
-	if [ -z "$mirror" ]; then
-		for m in /work/.mirror/*pynfs*/repo /work/.mirror/*pynfs*; do
-			[ -f "$m/HEAD" ] && { mirror=$m; break; }
-		done
-	fi
-	if [ ! -f "$PYNFS_DIR/nfs4.0/testserver.py" ]; then
-		if [ -z "$mirror" ]; then
-			cat >&2 <<-MSG
-			pynfs.sh: pynfs is not at $PYNFS_DIR and no mirror was found.
-			  Get it (GPL; keep it OUTSIDE this repo), then build it:
-			    git clone git://git.linux-nfs.org/projects/cdmackay/pynfs.git $PYNFS_DIR
-			      (GitHub mirrors: kofemann/pynfs, linux-nfs/pynfs)
-			    apt-get install python3-ply
-			    cd $PYNFS_DIR && PATH=/usr/bin:\$PATH /usr/bin/python3 setup.py build
-			  or set PYNFS_MIRROR to a bare git copy of pynfs.
-			MSG
-			return 1
-		fi
-		log "unpacking pynfs from $mirror into $PYNFS_DIR"
-		mkdir -p "$PYNFS_DIR"
-		git --git-dir="$mirror" archive HEAD | tar -x -C "$PYNFS_DIR" || return 1
-	fi
-	/usr/bin/python3 -c 'import ply' 2>/dev/null || { log "python3-ply missing (make deps)"; return 1; }
-	log "building pynfs in $PYNFS_DIR"
-	# setup.py re-invokes "python3" from PATH for each subdir: put Debian's first
-	(cd "$PYNFS_DIR" && PATH=/usr/bin:$PATH /usr/bin/python3 setup.py build >"$PYNFS_DIR/.build.log" 2>&1) ||
-		{ log "pynfs build failed; see $PYNFS_DIR/.build.log"; return 1; }
-	[ -f "$PYNFS_DIR/nfs4.1/xdrdef/nfs4_const.py" ] || { log "pynfs build produced no xdrdef; see $PYNFS_DIR/.build.log"; return 1; }
+	# pynfs is GPL and neither kept nor built by this repo: get and build it
+	# as the shared tool's README says.
+	log "no built pynfs at $PYNFS_DIR (PYNFS_DIR): see $NC/README.md, 'Getting pynfs'"
+	return 1
 }
 
 ensure_pynfs || exit 1
