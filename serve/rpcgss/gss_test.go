@@ -102,14 +102,14 @@ func testMapper(p string) (fsadapters.Cred, bool) {
 }
 
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	h    *Handler
 	next *echo
 	now  time.Time
 	xid  uint32
 }
 
-func newRig(t *testing.T, cfg Config) *rig {
+func newRig(t testing.TB, cfg Config) *rig {
 	r := &rig{t: t, next: &echo{}, now: time.Unix(1e9, 0)}
 	if cfg.Mech == nil {
 		cfg.Mech = &fakeMech{}
@@ -158,7 +158,7 @@ func (r *rig) init(principal string) *client {
 	return &client{r: r, ctx: cc, handle: res.Handle}
 }
 
-func decodeInit(t *testing.T, rep rpcsrv.Reply) InitRes {
+func decodeInit(t testing.TB, rep rpcsrv.Reply) InitRes {
 	t.Helper()
 	if rep.Denied || rep.Accept != rpc.Success || len(rep.Body) != 1 {
 		t.Fatalf("init reply %+v", rep)
