@@ -61,12 +61,15 @@ if [ -n "${PYNFS_SEC:-}" ]; then
 	echo 'from rpc.rpcsec.gss_type import *' >"$REALM_DIR/pyshim/gss_type.py"
 	export PYTHONPATH=$REALM_DIR/pyshim${PYTHONPATH:+:$PYTHONPATH}
 	export PYNFS_ARGS="--security=$PYNFS_SEC ${PYNFS_ARGS:-}"
-	FS_SERV_EXTRA_ARGS="${FS_SERV_EXTRA_ARGS:-} --keytab $REALM_DIR/nfs.keytab -o sec=$PYNFS_SEC:sys"
+	FS_SERV_EXTRA_ARGS="${FS_SERV_EXTRA_ARGS:-} --keytab $REALM_DIR/nfs.keytab -o sec=krb5i:krb5:krb5p:sys"
 	HOST=localhost
 fi
 if [ "$MODE" = start ]; then
 	PORT=$(free_port)
 	EXP=$(mktemp -d /tmp/fsbridge-export.XXXXXX)
+	# mktemp makes it 0700: pynfs's second client (another uid under
+	# AUTH_SYS) must be able to look up what the first one created.
+	chmod 0755 "$EXP"
 	mkdir -p "$OUTROOT"
 	start_server "$PORT" "$OUTROOT/fs_serv.log" "$EXP" || exit 1
 elif [[ $MODE =~ ^[0-9]+$ ]]; then
