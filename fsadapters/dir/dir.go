@@ -23,7 +23,8 @@ type Options struct {
 	// FSIDMajor/FSIDMinor override the fsid reported in Caps; when both are
 	// zero the major/minor of the export's st_dev are used.
 	FSIDMajor, FSIDMinor uint64
-	// CacheSize bounds the resolved-handle fd cache (default 4096).
+	// CacheSize bounds the resolved-handle fd cache (default 4096, at most
+	// a quarter of the descriptor limit).
 	CacheSize int
 	// HandleKey, if set, is the secret that authenticates handles. When
 	// empty a random key is created once and kept in the root directory's
@@ -138,7 +139,7 @@ func (fs *FS) init(opts Options) error {
 	}
 	n := opts.CacheSize
 	if n <= 0 {
-		n = 4096
+		n = defaultCacheSize()
 	}
 	fs.cache = newFdCache(n)
 	fs.aclOK = probeACL(fs.rootFd)
@@ -436,4 +437,15 @@ func checkName(name string) error {
 		return unix.ENAMETOOLONG
 	}
 	return nil
+}
+
+// defaultCacheSize is 4096 cached descriptors, or a quarter of the
+// process's descriptor limit if that is less: the cache must leave room for
+// open files, connections and change watches.
+func defaultCacheSize() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == unix.RLIM_INFINITY {
+		return 4096
+	}
+	return int(min(max(rl.Cur/4, 16), 4096))
 }

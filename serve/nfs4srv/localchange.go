@@ -2,7 +2,11 @@ package nfs4srv
 
 import (
 	"errors"
+	"slices"
 	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fsbridge/fsbridge/fsadapters"
 )
@@ -36,21 +40,45 @@ import (
 // The recall is asynchronous: the local process is not blocked, so a
 // holder may serve stale data from its cache until the CB_RECALL arrives
 // (normally a few milliseconds).
+//
+// Each watched file costs the backend a descriptor (fsadapters/dir pins
+// the inode with an O_PATH fd) and a kernel mark, and clients keep
+// delegations as long as nobody conflicts: one client unpacking a large
+// tree would hold one per file and run the server out of descriptors. So
+// the watched files are bounded (maxLocalWatches: a quarter of the
+// descriptor limit); at the bound a new file gets no delegation (WND4_
+// RESOURCE for 4.1 clients) and the least recently granted delegations
+// are recalled to make room, as the Linux server and client bound theirs.
 
 // localWatches are one Server's watches, by wire file handle (the state
 // FHKey).
 type localWatches struct {
-	mu      sync.Mutex
-	closed  bool
-	m       map[string]*localWatch
-	noWatch map[int]bool // export ids whose backend cannot watch (logged)
+	mu       sync.Mutex
+	closed   bool
+	m        map[string]*localWatch
+	noWatch  map[int]bool // export ids whose backend cannot watch (logged)
+	recalled time.Time    // last recallOldestLocked
 }
 
 type localWatch struct {
 	cancel  func()
-	write   bool // also reports opens and reads (write delegations)
-	pending int  // grants in progress relying on this watch
+	write   bool      // also reports opens and reads (write delegations)
+	pending int       // grants in progress relying on this watch
+	used    time.Time // last grant relying on it
 }
+
+// maxLocalWatches is the default bound of watched files: a quarter of the
+// process's descriptor limit, within [64, 65536].
+func maxLocalWatches() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == unix.RLIM_INFINITY {
+		return 1 << 16
+	}
+	return int(min(max(rl.Cur/4, 64), 1<<16))
+}
+
+// recallInterval spaces the recalls made to stay under the bound.
+const recallInterval = time.Second
 
 // local returns s's watches: created on demand, nil once s is closed.
 func (s *Server) local(create bool) *localWatches {
@@ -88,6 +116,10 @@ func (s *Server) holdLocalWatch(fs fsadapters.FS, ex int, h fsadapters.FileHandl
 		return nil, false
 	}
 	w := lw.m[fhKey]
+	if w == nil && len(lw.m) >= s.maxWatches {
+		s.recallOldestLocked(lw)
+		return nil, false
+	}
 	if w == nil || (write && !w.write) {
 		cancel, err := cw.Watch(h, write, func(ch fsadapters.Change) { s.localChange(fhKey, ch) })
 		if err != nil {
@@ -109,12 +141,47 @@ func (s *Server) holdLocalWatch(fs fsadapters.FS, ex int, h fsadapters.FileHandl
 		w.cancel, w.write = cancel, write
 	}
 	w.pending++
+	w.used = time.Now()
 	return func() {
 		lw.mu.Lock()
 		defer lw.mu.Unlock()
 		w.pending--
 		s.dropIdleLocked(lw, fhKey, w)
 	}, true
+}
+
+// recallOldestLocked recalls the delegations of the least recently
+// granted sixteenth of the watched files, at most once per recallInterval
+// (lw.mu held; the recalls run on their own goroutine, since they take the
+// state lock).
+func (s *Server) recallOldestLocked(lw *localWatches) {
+	now := time.Now()
+	if now.Sub(lw.recalled) < recallInterval {
+		return
+	}
+	lw.recalled = now
+	type aged struct {
+		key  string
+		used time.Time
+	}
+	all := make([]aged, 0, len(lw.m))
+	for k, w := range lw.m {
+		if w.pending == 0 {
+			all = append(all, aged{k, w.used})
+		}
+	}
+	slices.SortFunc(all, func(a, b aged) int { return a.used.Compare(b.used) })
+	n := min(len(all), max(1, len(lw.m)/16))
+	keys := make([]string, n)
+	for i := range n {
+		keys[i] = all[i].key
+	}
+	s.log.Info("too many delegated files: recalling the oldest", "watched", len(lw.m), "recalling", n)
+	go func() {
+		for _, k := range keys {
+			s.state.BreakDelegations(k, 0, true)
+		}
+	}()
 }
 
 // dropIdleLocked cancels the watch of fhKey when no delegation needs it.

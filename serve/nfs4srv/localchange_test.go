@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -229,5 +230,37 @@ func TestLocalWatchUnavailableNoDelegations(t *testing.T) {
 	all := strings.Join(logs.lines(), "\n")
 	if n := strings.Count(all, "no delegations on this export"); n != 1 {
 		t.Fatalf("logged %d times, want once:\n%s", n, all)
+	}
+}
+
+// The delegated (watched) files are bounded: past the bound a file gets no
+// delegation and the least recently granted one is recalled to make room.
+func TestLocalWatchBound(t *testing.T) {
+	addr, export, s := startDirServer(t, 20*time.Second)
+	lw := s.local(true)
+	lw.mu.Lock()
+	s.maxWatches = 3
+	lw.mu.Unlock()
+	for i := range 5 {
+		if err := os.WriteFile(filepath.Join(export, fmt.Sprintf("b%d", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, k, root := delegClient(t, addr)
+	var first nfs4.OpenDelegation
+	for i := range 5 {
+		d, _ := openDeleg(t, a, root, fmt.Sprintf("o%d", i), fmt.Sprintf("b%d", i), nfs4.ShareAccessRead|nfs4.ShareAccessWantReadDeleg)
+		if got := d.DelegationType == nfs4.DelegateRead; got != (i < 3) {
+			t.Fatalf("file %d: delegation %v, want one only for the first 3", i, d.DelegationType)
+		}
+		if i == 0 {
+			first = d
+		}
+	}
+	if n := s.localWatchCount(); n != 3 {
+		t.Fatalf("%d watches, want the bound 3", n)
+	}
+	if r := k.wait(t); r.args.StateID != first.StateID {
+		t.Fatalf("recalled %v, want the oldest delegation %v", r.args.StateID, first.StateID)
 	}
 }

@@ -36,8 +36,12 @@ type Config struct {
 	// them while serving. New panics if they are invalid (CheckExports).
 	Exports   []ExportConfig
 	LeaseTime time.Duration // 0: DefaultLeaseTime
-	MaxIO     uint32        // 0: DefaultMaxIO
-	Log       *slog.Logger  // nil: slog.Default()
+	// MaxDelegatedFiles bounds the files delegated on backends that watch
+	// for local changes (each watch holds a descriptor; localchange.go).
+	// 0: a quarter of the descriptor limit.
+	MaxDelegatedFiles int
+	MaxIO             uint32       // 0: DefaultMaxIO
+	Log               *slog.Logger // nil: slog.Default()
 
 	// NoDelegations turns off file delegations (deleg.go).
 	NoDelegations bool
@@ -84,6 +88,8 @@ type Server struct {
 
 	localMu sync.Mutex
 	localW  *localWatches // watches for local changes (localchange.go), created on demand
+	// maxWatches bounds len(localW.m) (Config.MaxDelegatedFiles).
+	maxWatches int
 
 	dirChanging dirChanges // directory entry changes under way (dirdeleg.go)
 }
@@ -100,7 +106,10 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, maxWatches: cfg.MaxDelegatedFiles}
+	if s.maxWatches <= 0 {
+		s.maxWatches = maxLocalWatches()
+	}
 	binary.BigEndian.PutUint64(s.writeVerf[:], uint64(time.Now().UnixNano()))
 	rand.Read(s.writeVerf[4:])
 	s.stop = make(chan struct{})
