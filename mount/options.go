@@ -416,6 +416,10 @@ func Mount(dir string, fsys *FS, source string) (*fuse.Server, error) {
 		EnableLocks: true,
 		// FUSE_WRITEBACK_CACHE on request (the fs API has no option).
 		ExtraCapabilities: writebackCap(o.Writeback),
+		// Read data never comes from a local descriptor, so go-fuse's
+		// splice path cannot apply; for 1 MiB replies its attempt (a pipe
+		// grown past the 1 MiB limit) failed and logged on every read.
+		DisableSplice: true,
 		// Mount with mount(2) when we are root (strict: its error, e.g.
 		// EINVAL for an option the kernel does not know, is the one to
 		// report); fusermount3 otherwise.

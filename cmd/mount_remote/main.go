@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -163,7 +164,16 @@ func child(t mount.Target, mnt string, o mount.Options, ready *os.File) int {
 
 // run mounts and serves until unmounted. ready, if set, gets "ok\n" once
 // the mount is up, or "error: …\n".
+// memoryLimit is mount_remote's soft memory limit unless GOMEMLIMIT says
+// otherwise: its live heap is small (the uncommitted write copies, a few
+// READ buffers), but with the default GOGC alone the heap of a busy mount
+// grows to twice that and more between collections.
+const memoryLimit = 96 << 20
+
 func run(t mount.Target, mnt string, o mount.Options, ready *os.File) int {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	report := func(err error) int {
 		if ready != nil {
 			// One line: the parent reads up to the first newline.
