@@ -48,9 +48,17 @@ type pooledRead struct {
 	pool *readBufs
 }
 
-func (r *pooledRead) Bytes([]byte) ([]byte, fuse.Status) { return r.data, fuse.OK }
-func (r *pooledRead) Size() int                          { return len(r.data) }
-func (r *pooledRead) Done()                              { r.pool.put(r.rb) }
+// Slices makes go-fuse write data straight from the buffer and call Done
+// only afterwards. Without it (go-fuse's withSlice), a server without
+// splice takes Bytes and calls Done before writing the reply, expecting
+// Bytes to have copied: the buffer would go back to the pool too early.
+func (r *pooledRead) Slices() ([][]byte, fuse.Status) { return [][]byte{r.data}, fuse.OK }
+
+func (r *pooledRead) Bytes(buf []byte) ([]byte, fuse.Status) {
+	return append(buf[:0], r.data...), fuse.OK // a copy: see Slices
+}
+func (r *pooledRead) Size() int { return len(r.data) }
+func (r *pooledRead) Done()     { r.pool.put(r.rb) }
 
 // writeCopies recycles the copies of uncommitted write data (file.go): a
 // sequential write would otherwise allocate, fault in and free a fresh
