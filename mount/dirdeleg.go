@@ -73,6 +73,11 @@ func (n *Node) getDirDeleg(ctx context.Context) *nfs4client.DirDeleg {
 	f.dd.mu.Unlock()
 	d, err := f.C.GetDirDelegation(ctx, n.fh, nil)
 	if err != nil {
+		f.dd.mu.Lock()
+		if f.dd.m[string(n.fh)] == n && f.C.DirDelegation(n.fh) == nil {
+			delete(f.dd.m, string(n.fh)) // nothing to recall: do not keep n
+		}
+		f.dd.mu.Unlock()
 		return nil
 	}
 	return d
