@@ -369,38 +369,50 @@ func (c *Client) seqStatus(flags uint32) {
 	}
 }
 
-// freeRevoked asks TEST_STATEID (RFC 8881 §18.48) which of our
-// delegations the server revoked, tells the holder they are lost and
-// frees them (FREE_STATEID, §18.38), which clears the SEQUENCE flag.
+// freeRevoked tells the holder which of our delegations the server revoked
+// and frees them (sweepRevoked), which clears the SEQUENCE flag.
 func (c *Client) freeRevoked(ctx context.Context) {
 	all := c.Delegations()
-	if len(all) == 0 {
-		return
-	}
-	sids := make([]nfs4.StateID, len(all))
-	for i, d := range all {
-		sids[i] = d.StateID
-	}
-	res, err := c.Do(ctx, nfs4.ArgOp{Op: nfs4.OpTestStateID, Args: &nfs4.TestStateIDArgs{StateIDs: sids}})
-	if err != nil {
-		return
-	}
-	codes := res.Results[0].Res.(*nfs4.TestStateIDRes).StatusCodes
 	c.dg.mu.Lock()
 	h := c.dg.handler
 	c.dg.mu.Unlock()
-	for i, st := range codes {
-		if i >= len(all) || st == nfs4.OK {
-			continue
-		}
+	c.sweepRevoked(ctx, stateIDsOf(all, func(d *Delegation) nfs4.StateID { return d.StateID }), func(i int) {
 		d := all[i]
 		d.markRecalled()
 		c.dropDeleg(d)
 		if h != nil {
 			h.DelegLost(d)
 		}
+	})
+}
+
+// sweepRevoked asks TEST_STATEID (RFC 8881 §18.48) about sids; for each
+// one the server no longer honours it calls lost(i), then frees it
+// (FREE_STATEID, §18.38) if it was revoked or expired.
+func (c *Client) sweepRevoked(ctx context.Context, sids []nfs4.StateID, lost func(i int)) {
+	if len(sids) == 0 {
+		return
+	}
+	res, err := c.Do(ctx, nfs4.ArgOp{Op: nfs4.OpTestStateID, Args: &nfs4.TestStateIDArgs{StateIDs: sids}})
+	if err != nil {
+		return
+	}
+	for i, st := range res.Results[0].Res.(*nfs4.TestStateIDRes).StatusCodes {
+		if i >= len(sids) || st == nfs4.OK {
+			continue
+		}
+		lost(i)
 		if st == nfs4.ErrDelegRevoked || st == nfs4.ErrAdminRevoked || st == nfs4.ErrExpired {
-			c.Do(ctx, nfs4.ArgOp{Op: nfs4.OpFreeStateID, Args: &nfs4.FreeStateIDArgs{StateID: d.StateID}})
+			c.Do(ctx, nfs4.ArgOp{Op: nfs4.OpFreeStateID, Args: &nfs4.FreeStateIDArgs{StateID: sids[i]}})
 		}
 	}
+}
+
+// stateIDsOf lists the stateids of a delegation table.
+func stateIDsOf[T any](all []T, sid func(T) nfs4.StateID) []nfs4.StateID {
+	sids := make([]nfs4.StateID, len(all))
+	for i, d := range all {
+		sids[i] = sid(d)
+	}
+	return sids
 }

@@ -295,26 +295,12 @@ func (c *Client) dropAllDirDelegsLocked() {
 	}
 }
 
-// freeRevokedDirs asks TEST_STATEID which directory delegations the
-// server revoked, tells the holder and frees them (the SEQUENCE flag
+// freeRevokedDirs tells the holder which directory delegations the server
+// revoked and frees them (sweepRevoked; the SEQUENCE flag
 // SEQ4_STATUS_RECALLABLE_STATE_REVOKED covers them too).
 func (c *Client) freeRevokedDirs(ctx context.Context) {
 	all := c.dirDelegations()
-	if len(all) == 0 {
-		return
-	}
-	sids := make([]nfs4.StateID, len(all))
-	for i, d := range all {
-		sids[i] = d.StateID
-	}
-	res, err := c.Do(ctx, nfs4.ArgOp{Op: nfs4.OpTestStateID, Args: &nfs4.TestStateIDArgs{StateIDs: sids}})
-	if err != nil {
-		return
-	}
-	for i, st := range res.Results[0].Res.(*nfs4.TestStateIDRes).StatusCodes {
-		if i >= len(all) || st == nfs4.OK {
-			continue
-		}
+	c.sweepRevoked(ctx, stateIDsOf(all, func(d *DirDeleg) nfs4.StateID { return d.StateID }), func(i int) {
 		d := all[i]
 		first := d.markRecalled()
 		c.dropDirDeleg(d)
@@ -323,8 +309,5 @@ func (c *Client) freeRevokedDirs(ctx context.Context) {
 			c.runHookLocked(func() { h(d.FH) })
 		}
 		c.dg.mu.Unlock()
-		if st == nfs4.ErrDelegRevoked || st == nfs4.ErrAdminRevoked || st == nfs4.ErrExpired {
-			c.Do(ctx, nfs4.ArgOp{Op: nfs4.OpFreeStateID, Args: &nfs4.FreeStateIDArgs{StateID: d.StateID}})
-		}
-	}
+	})
 }
