@@ -25,24 +25,32 @@ func newDirHooks(c *Client) *dirHooks {
 	return h
 }
 
-// Against fs_serv: another client's create recalls the directory
-// delegation; the hook runs, the delegation is returned by itself and the
-// create, which waited for it, completes.
-func TestDirDelegRecallRealServer(t *testing.T) {
+// dirDelegSetup dials two sessions a and b to a real fs_serv, installs
+// recording hooks on a and has it take a delegation on the root with the
+// notification types in notify.
+func dirDelegSetup(t *testing.T, notify nfs4.Bitmap) (ctx context.Context, a, b *Client, h *dirHooks, root []byte, d *DirDeleg) {
+	t.Helper()
 	addr := realServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	a := dialSession(t, addr, nil)
-	b := dialSession(t, addr, nil)
-	h := newDirHooks(a)
+	t.Cleanup(cancel)
+	a = dialSession(t, addr, nil)
+	b = dialSession(t, addr, nil)
+	h = newDirHooks(a)
 	root, err := a.RootFH(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := a.GetDirDelegation(ctx, root, nil)
-	if err != nil {
+	if d, err = a.GetDirDelegation(ctx, root, notify); err != nil {
 		t.Fatalf("GetDirDelegation: %v", err)
 	}
+	return ctx, a, b, h, root, d
+}
+
+// Against fs_serv: another client's create recalls the directory
+// delegation; the hook runs, the delegation is returned by itself and the
+// create, which waited for it, completes.
+func TestDirDelegRecallRealServer(t *testing.T) {
+	ctx, a, b, h, root, d := dirDelegSetup(t, nil)
 	if a.DirDelegation(root) != d || !d.Valid() {
 		t.Fatal("delegation not in the table")
 	}
@@ -96,20 +104,7 @@ func TestDirDelegRecallRealServer(t *testing.T) {
 // With NOTIFY4_ADD_ENTRY, another client's create arrives as OnNotify and
 // the delegation stays; ReturnDirDelegation gives it back.
 func TestDirDelegNotifyRealServer(t *testing.T) {
-	addr := realServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	a := dialSession(t, addr, nil)
-	b := dialSession(t, addr, nil)
-	h := newDirHooks(a)
-	root, err := a.RootFH(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := a.GetDirDelegation(ctx, root, nfs4.Bitmap{1 << nfs4.NotifyAddEntry})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, a, b, h, root, d := dirDelegSetup(t, nfs4.Bitmap{1 << nfs4.NotifyAddEntry})
 	if !d.Notify.Has(nfs4.NotifyAddEntry) {
 		t.Fatalf("granted notifications %v", d.Notify)
 	}
@@ -144,18 +139,7 @@ func TestDirDelegNotifyRealServer(t *testing.T) {
 // then needs no recall (which would wait for a lease, the holder being
 // gone).
 func TestDirDelegReturnedAtShutdown(t *testing.T) {
-	addr := realServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	a := dialSession(t, addr, nil)
-	b := dialSession(t, addr, nil)
-	root, err := a.RootFH(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.GetDirDelegation(ctx, root, nil); err != nil {
-		t.Fatal(err)
-	}
+	ctx, a, b, _, root, _ := dirDelegSetup(t, nil)
 	if err := a.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
