@@ -139,7 +139,7 @@ func (fs *FS) init(opts Options) error {
 	}
 	n := opts.CacheSize
 	if n <= 0 {
-		n = defaultCacheSize()
+		n = fsadapters.FDQuarter(16, 4096)
 	}
 	fs.cache = newFdCache(n)
 	fs.aclOK = probeACL(fs.rootFd)
@@ -437,15 +437,4 @@ func checkName(name string) error {
 		return unix.ENAMETOOLONG
 	}
 	return nil
-}
-
-// defaultCacheSize is 4096 cached descriptors, or a quarter of the
-// process's descriptor limit if that is less: the cache must leave room for
-// open files, connections and change watches.
-func defaultCacheSize() int {
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == unix.RLIM_INFINITY {
-		return 4096
-	}
-	return int(min(max(rl.Cur/4, 16), 4096))
 }

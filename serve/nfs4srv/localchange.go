@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/fsbridge/fsbridge/fsadapters"
 )
 
@@ -45,8 +43,8 @@ import (
 // the inode with an O_PATH fd) and a kernel mark, and clients keep
 // delegations as long as nobody conflicts: one client unpacking a large
 // tree would hold one per file and run the server out of descriptors. So
-// the watched files are bounded (maxLocalWatches: a quarter of the
-// descriptor limit); at the bound a new file gets no delegation (WND4_
+// the watched files are bounded (Config.MaxDelegatedFiles, by default
+// fsadapters.FDQuarter); at the bound a new file gets no delegation (WND4_
 // RESOURCE for 4.1 clients) and the least recently granted delegations
 // are recalled to make room, as the Linux server and client bound theirs.
 
@@ -65,16 +63,6 @@ type localWatch struct {
 	write   bool      // also reports opens and reads (write delegations)
 	pending int       // grants in progress relying on this watch
 	used    time.Time // last grant relying on it
-}
-
-// maxLocalWatches is the default bound of watched files: a quarter of the
-// process's descriptor limit, within [64, 65536].
-func maxLocalWatches() int {
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == unix.RLIM_INFINITY {
-		return 1 << 16
-	}
-	return int(min(max(rl.Cur/4, 64), 1<<16))
 }
 
 // recallInterval spaces the recalls made to stay under the bound.

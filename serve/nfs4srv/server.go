@@ -108,7 +108,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: log, maxWatches: cfg.MaxDelegatedFiles}
 	if s.maxWatches <= 0 {
-		s.maxWatches = maxLocalWatches()
+		s.maxWatches = fsadapters.FDQuarter(64, 1<<16) // localchange.go
 	}
 	binary.BigEndian.PutUint64(s.writeVerf[:], uint64(time.Now().UnixNano()))
 	rand.Read(s.writeVerf[4:])
