@@ -130,18 +130,17 @@ func (fsys *FS) dirRecalled(fh []byte) {
 	l.entries = nil
 	l.lastHit = time.Time{}
 	l.mu.Unlock()
-	for name := range names {
-		n.NotifyEntry(name)
+	invalidate := func() {
+		for name := range names {
+			n.NotifyEntry(name)
+		}
 	}
+	invalidate()
 	if len(names) > 0 {
 		// A LOOKUP answered just before the recall may reach the kernel
 		// (which installs the entry in the calling thread, after our
 		// reply) later than this invalidation: invalidate once more.
-		time.AfterFunc(dirRecallRecheck, func() {
-			for name := range names {
-				n.NotifyEntry(name)
-			}
-		})
+		time.AfterFunc(dirRecallRecheck, invalidate)
 	}
 }
 
