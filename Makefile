@@ -10,7 +10,7 @@ TESTFLAGS ?= -race -timeout 10m -p 2
 FUZZTIME  ?= 10m
 BENCHTIME ?= 1s
 
-.PHONY: help all build deps deps-ganesha deps-bench test unit vet lint interop fuzz bench bench-go bench-deleg demo pynfs stress clean
+.PHONY: help all build deps deps-ganesha deps-bench test unit vet lint interop fuzz bench bench-go bench-deleg bench-meta demo pynfs stress clean
 
 all: build
 
@@ -27,6 +27,7 @@ help:
 	@echo "make bench         mount_remote vs go-fuse loopback vs sshfs (scripts/bench.sh; root; QUICK=1 for a short run)"
 	@echo "make bench-go      go benchmarks of proto/..."
 	@echo "make bench-deleg   what delegations buy: hot-file stat/open+read with and without (root, FUSE)"
+	@echo "make bench-meta    one fchmod/utimens/create/unlink through a mount: round trips, CPU, context switches (root, FUSE)"
 	@echo "make deps-bench    install what make bench needs (fio, dbench, sshfs, openssh-server...)"
 	@echo "make demo          serve a sample folder and look at it through a client"
 	@echo "make lint          gofmt -l + go vet"
@@ -93,6 +94,9 @@ bench-go:
 
 bench-deleg:
 	$(GO) test -run '^$$' -bench HotFile -benchtime 3s ./mount/
+
+bench-meta:
+	$(GO) test -run '^$$' -bench MetaOps -benchtime 5000x ./mount/
 
 demo: build
 	scripts/demo.sh

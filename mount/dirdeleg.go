@@ -18,8 +18,9 @@ import (
 //
 //   - the listing keeps answering which names exist past its usual TTL:
 //     a name absent from it is absent (no LOOKUP), a name present still
-//     names the same object (its attributes, which the delegation does not
-//     cover, are fetched again once older than the attribute timeout);
+//     names the same object; its attributes, which the delegation does not
+//     cover, are then handed out valid for no time, so the kernel fetches
+//     them (GETATTR) when it needs them and not for an unlink or a rename;
 //   - the kernel is told so: entries answered from the listing, positive
 //     and negative, get a long entry timeout (DelegTimeout), and a negative
 //     one is cached by the kernel at all (lookupFS.Lookup), so a repeated

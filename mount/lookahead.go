@@ -100,7 +100,8 @@ func (f *FS) lookaheadTTL() time.Duration {
 
 // cachedLookup answers name from n's listing for a caller with credential
 // cred: found (a, true), absent (nil, true), or unknown (false); age is how
-// old the listing is.
+// old the listing is. An age past the TTL (only under a directory
+// delegation) means a's attributes are old: only its handle is known.
 func (n *Node) cachedLookup(name, cred string) (a *nfs4.Attrs, age time.Duration, ok bool) {
 	ttl := n.fsys.lookaheadTTL()
 	if ttl <= 0 {
@@ -121,8 +122,15 @@ func (n *Node) cachedLookup(name, cred string) (a *nfs4.Attrs, age time.Duration
 		return nil, 0, false
 	}
 	a = l.entries[name]
-	if a == askServer || a != nil && (expired || n.fsys.touched.since(a.FileHandle, l.at)) {
-		return nil, 0, false // changed by us since the listing, or old: ask
+	// Changed by us since the listing, or old without a delegation: ask.
+	// Old under a delegation, the name still leads to the same object: the
+	// answer (age ≥ ttl) gets the long entry timeout and attributes valid
+	// for no time, so what uses only the name (unlink, rename, open) costs
+	// no round trip and what needs the attributes (stat) fetches them.
+	// Not for objects we changed: their attributes here are older than
+	// those the kernel has, which they would overwrite.
+	if a == askServer || a != nil && (expired && !held || n.fsys.touched.since(a.FileHandle, l.at)) {
+		return nil, 0, false
 	}
 	l.lastHit = time.Now()
 	return a, time.Since(l.at), true
@@ -226,7 +234,7 @@ func (n *Node) fetchListing(ctx context.Context, cred string) {
 // (a nil: the name does not exist) that is age old.
 func (n *Node) lookupTimeouts(name string, a *nfs4.Attrs, age time.Duration, out *fuse.EntryOut) {
 	if a != nil {
-		n.shortenTimeouts(out, age)
+		n.shortenTimeouts(out, age) // old attributes: valid for 0 s
 	}
 	n.look.mu.Lock()
 	n.longEntryLocked(name, out)
