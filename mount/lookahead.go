@@ -251,7 +251,9 @@ func (n *Node) shortenTimeouts(out *fuse.EntryOut, age time.Duration) {
 	if out.EntryTimeout() <= ttl {
 		out.SetEntryTimeout(left)
 	}
-	if out.AttrTimeout() <= ttl {
+	if out.AttrTimeout() <= ttl || left == 0 {
+		// Past the TTL (under a directory delegation) the listed
+		// attributes may predate a file delegation's: never long.
 		out.SetAttrTimeout(left)
 	}
 }
