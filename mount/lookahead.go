@@ -122,14 +122,14 @@ func (n *Node) cachedLookup(name, cred string) (a *nfs4.Attrs, age time.Duration
 		return nil, 0, false
 	}
 	a = l.entries[name]
-	// Changed by us since the listing, or old without a delegation: ask.
-	// Old under a delegation, the name still leads to the same object: the
-	// answer (age ≥ ttl) gets the long entry timeout and attributes valid
-	// for no time, so what uses only the name (unlink, rename, open) costs
-	// no round trip and what needs the attributes (stat) fetches them.
-	// Not for objects we changed: their attributes here are older than
-	// those the kernel has, which they would overwrite.
-	if a == askServer || a != nil && (expired && !held || n.fsys.touched.since(a.FileHandle, l.at)) {
+	// Past the TTL (only under a delegation, above) the name still leads
+	// to the same object: the answer (age ≥ ttl) gets the long entry
+	// timeout and attributes valid for no time, so what uses only the name
+	// (unlink, rename, open) costs no round trip and what needs the
+	// attributes (stat) fetches them. Objects we changed since the listing
+	// ask the server: their attributes here are older than those the
+	// kernel has, which they would overwrite.
+	if a == askServer || a != nil && n.fsys.touched.since(a.FileHandle, l.at) {
 		return nil, 0, false
 	}
 	l.lastHit = time.Now()
@@ -234,7 +234,7 @@ func (n *Node) fetchListing(ctx context.Context, cred string) {
 // (a nil: the name does not exist) that is age old.
 func (n *Node) lookupTimeouts(name string, a *nfs4.Attrs, age time.Duration, out *fuse.EntryOut) {
 	if a != nil {
-		n.shortenTimeouts(out, age) // old attributes: valid for 0 s
+		n.shortenTimeouts(out, age)
 	}
 	n.look.mu.Lock()
 	n.longEntryLocked(name, out)
@@ -244,7 +244,7 @@ func (n *Node) lookupTimeouts(name string, a *nfs4.Attrs, age time.Duration, out
 // shortenTimeouts makes the kernel keep an answer taken from a listing age
 // old only for what is left of the timeouts, so that what it shows is never
 // older than if it had asked the server itself. Longer timeouts (a file
-// under delegation, deleg.go) stay.
+// under delegation, deleg.go) stay, except for attributes past the TTL.
 func (n *Node) shortenTimeouts(out *fuse.EntryOut, age time.Duration) {
 	ttl := n.fsys.lookaheadTTL()
 	left := max(ttl-age, 0)

@@ -64,26 +64,23 @@ func BenchmarkMetaOps(b *testing.B) {
 					}
 				}
 			}
-			var i0 int
+			const unlinkFiles = 20000
 			if op == "unlink" {
-				// b.Loop runs the body b.N times once b.N is known;
-				// create enough names up front, outside the timer.
-				b.StopTimer()
-				for i := range 20000 {
+				// Names to unlink, made before the first b.Loop (which
+				// starts the timer).
+				for i := range unlinkFiles {
 					create(i)
 				}
 				time.Sleep(100 * time.Millisecond) // let the releases (CLOSE) finish
-				b.StartTimer()
 			}
 			rt0 := roundTrips(cnt)
 			cpu0, cs0 := selfUsage()
 			n := 0
 			for b.Loop() {
-				if op == "unlink" && i0 >= 20000 {
-					b.Fatal("unlink: more iterations than files made; use -benchtime ≤ 20000x")
+				if op == "unlink" && n >= unlinkFiles {
+					b.Fatalf("unlink: more iterations than the %d files made; use a smaller -benchtime", unlinkFiles)
 				}
-				run(i0)
-				i0++
+				run(n)
 				n++
 			}
 			b.StopTimer()
