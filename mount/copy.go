@@ -55,6 +55,7 @@ func (n *Node) Allocate(ctx context.Context, f fs.FileHandle, off, size uint64, 
 		return syscall.EOPNOTSUPP
 	}
 	cctx := n.call(ctx)
+	n.writes.drain() // background writes land before the range changes (writebehind.go)
 	var err error
 	switch {
 	case mode&unix.FALLOC_FL_PUNCH_HOLE != 0:

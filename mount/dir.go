@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -16,6 +17,7 @@ import (
 type dirEntry struct {
 	name  string
 	attrs *nfs4.Attrs // nil if the server gave none usable
+	at    time.Time   // when the READDIR that brought it was sent
 }
 
 // dirHandle is an open directory. Pages are fetched from the server as
@@ -46,13 +48,14 @@ func (n *Node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 // fill reads the next page (d.mu held or not yet shared).
 func (d *dirHandle) fill(ctx context.Context) syscall.Errno {
 	for !d.eof {
+		at := time.Now()
 		r, err := d.n.fsys.C.ReadDirPage(d.n.call(ctx), d.n.fh, d.cookie, d.verf, nfs4client.DirEntryAttrs)
 		if err != nil {
 			return ToErrno(err)
 		}
 		for i := range r.Entries {
 			e := &r.Entries[i]
-			de := dirEntry{name: string(e.Name), attrs: entryAttrs(e)}
+			de := dirEntry{name: string(e.Name), attrs: entryAttrs(e), at: at}
 			d.entries = append(d.entries, de)
 			d.cookie = e.Cookie
 		}
@@ -122,7 +125,7 @@ func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	e := d.last
 	d.mu.Unlock()
 	if e != nil && e.name == name && e.attrs != nil && len(e.attrs.FileHandle) > 0 {
-		return d.n.newChild(ctx, e.attrs.FileHandle, e.attrs, out), 0
+		return d.n.newChild(ctx, e.attrs.FileHandle, e.attrs, out, e.at), 0
 	}
 	return d.n.Lookup(ctx, name, out)
 }

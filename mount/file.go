@@ -26,14 +26,17 @@ type fileHandle struct {
 	n      *Node
 	of     *nfs4client.OpenFile
 	stable uint32 // stable_how for WRITE
+	behind bool   // writes are sent in the background (writebehind.go)
 
 	mu           sync.Mutex
 	dirty        bool          // unstable data written since the last COMMIT
-	verf         nfs4.Verifier // write verifier of that data
+	verf         nfs4.Verifier // write verifier of the latest of that data
+	mixed        bool          // pending holds data written under an older verifier too
 	pending      []pendingWrite
 	pendingBytes int
 	closed       bool
 	committing   chan struct{} // a background COMMIT is running until closed (commitAhead)
+	behindErr    syscall.Errno // a background write failed: for the next write, close or fsync
 }
 
 // pendingWrite is a copy of one UNSTABLE write not yet COMMITted.
@@ -66,6 +69,13 @@ func stableFor(flags uint32) uint32 {
 		return nfs4.FileSync4
 	}
 	return nfs4.Unstable4
+}
+
+// newFileHandle is an open of n on the server with the open flags flags.
+func newFileHandle(n *Node, of *nfs4client.OpenFile, flags uint32) *fileHandle {
+	stable := stableFor(flags)
+	behind := stable == nfs4.Unstable4 && flags&syscall.O_DIRECT == 0 && !n.fsys.Opts.NoWriteBehind
+	return &fileHandle{n: n, of: of, stable: stable, behind: behind}
 }
 
 // keepCache says whether the kernel may keep its cached pages: yes when
@@ -112,10 +122,11 @@ func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, ToErrno(err)
 	}
-	h := &fileHandle{n: n, of: of, stable: stableFor(flags)}
+	h := newFileHandle(n, of, flags)
 	n.opened1(of.Attrs)
 	n.openedOnServer(h, credKey(ctx), shareAccess(flags))
 	if flags&syscall.O_TRUNC != 0 && of.Attrs.Size != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		n.writes.drain() // other opens' writes land before the truncate
 		set := &nfs4.Attrs{Size: 0}
 		set.Present.Set(nfs4.AttrSize)
 		if _, err := n.fsys.C.SetAttrs(cctx, n.fh, of.StateID, set); err != nil {
@@ -140,15 +151,21 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	if flags&syscall.O_TRUNC != 0 && how.Mode == nfs4.Unchecked4 {
 		// UNCHECKED4 with size 0 truncates an existing file (RFC 7530 §16.16.5).
 		how.Attrs.Present.Set(nfs4.AttrSize)
+		if ch := n.GetChild(name); ch != nil {
+			if cn, ok := ch.Operations().(*Node); ok {
+				cn.writes.drain() // its writes land before the truncate
+			}
+		}
 	}
+	since := time.Now()
 	of, err := n.fsys.C.Create(cctx, n.fh, name, how)
 	if err != nil {
 		n.listingDrop()
 		return nil, nil, 0, ToErrno(err)
 	}
 	n.listingAdd(name, of.FH, of.Attrs)
-	child := n.newChild(ctx, of.FH, of.Attrs, out)
-	h := &fileHandle{n: child.Operations().(*Node), of: of, stable: stableFor(flags)}
+	child := n.newChild(ctx, of.FH, of.Attrs, out, since)
+	h := newFileHandle(child.Operations().(*Node), of, flags)
 	h.n.opened1(of.Attrs)
 	h.n.keepCache(of.Attrs)
 	h.n.openedOnServer(h, "", 0) // register for recalls (deleg.go)
@@ -157,6 +174,7 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 
 // Read reads dest's size at off in RSize pieces, stopping at EOF.
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h.n.writes.waitRange(uint64(off), uint64(off)+uint64(len(dest)))
 	c := h.n.fsys.C
 	cctx := h.n.call(ctx)
 	rs := int(c.RSize)
@@ -201,38 +219,63 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
+// Write sends data in the background (writebehind.go) or, for O_SYNC,
+// O_DSYNC and O_DIRECT opens, before it returns.
 func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	cctx := h.n.call(ctx)
-	committed, verf, err := h.n.fsys.C.WriteAll(cctx, h.of.FH, h.of.SID(), uint64(off), data, h.stable)
+	if h.behind && len(data) > 0 {
+		return h.writeBehind(cctx, data, off)
+	}
+	end := uint64(off) + uint64(len(data))
+	h.n.writes.waitRange(uint64(off), end) // another open's background writes come first
+	committed, verf, err := h.writeAll(cctx, uint64(off), data, h.stable)
 	if err != nil {
 		return 0, ToErrno(err)
 	}
 	h.n.forgetCache()
-	h.n.wrote(uint64(off) + uint64(len(data)))
+	h.n.wrote(end)
 	if committed == nfs4.FileSync4 {
 		return uint32(len(data)), 0
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.dirty && h.verf != verf {
-		// The server restarted between our unstable writes: what it had
-		// from before may be lost. Send it again (this write included).
-		if errno := h.resendLocked(cctx); errno != 0 {
-			return 0, errno
-		}
-	}
-	h.dirty, h.verf = true, verf
-	h.pending = append(h.pending, pendingWrite{uint64(off), h.n.fsys.writeCopies.copy(data)})
-	h.pendingBytes += len(data)
-	if h.pendingBytes >= commitAheadAt && h.committing == nil {
-		h.commitAheadLocked()
-	}
+	h.keepUnstableLocked(uint64(off), h.n.fsys.writeCopies.copy(data), verf)
 	if h.pendingBytes > maxPending {
 		if errno := h.commitLocked(cctx); errno != 0 {
 			return 0, errno
 		}
 	}
 	return uint32(len(data)), 0
+}
+
+// writeAll WRITEs data at off with h's open stateid; once more if the
+// server restarted meanwhile: the call carried a stateid of the old
+// instance (NFS4ERR_STALE_STATEID), and recovery has reclaimed the open
+// under a new one since (nfs4client/recover.go).
+func (h *fileHandle) writeAll(ctx context.Context, off uint64, data []byte, stable uint32) (uint32, nfs4.Verifier, error) {
+	c := h.n.fsys.C
+	epoch := c.Epoch()
+	committed, verf, err := c.WriteAll(ctx, h.of.FH, h.of.SID(), off, data, stable)
+	if err != nil && c.Epoch() != epoch {
+		committed, verf, err = c.WriteAll(ctx, h.of.FH, h.of.SID(), off, data, stable)
+	}
+	return committed, verf, err
+}
+
+// keepUnstableLocked keeps the copy data of an UNSTABLE write at off,
+// answered with the verifier verf, until a COMMIT (h.mu held). A verifier
+// that differs from the earlier writes' means the server restarted in
+// between and may have lost them: the next commitLocked sends them again.
+func (h *fileHandle) keepUnstableLocked(off uint64, data []byte, verf nfs4.Verifier) {
+	if h.dirty && h.verf != verf {
+		h.mixed = true
+	}
+	h.dirty, h.verf = true, verf
+	h.pending = append(h.pending, pendingWrite{off, data})
+	h.pendingBytes += len(data)
+	if h.pendingBytes >= commitAheadAt && h.committing == nil && !h.mixed {
+		h.commitAheadLocked()
+	}
 }
 
 // commitAheadLocked starts a COMMIT in the background (h.mu held). If it
@@ -251,7 +294,7 @@ func (h *fileHandle) commitAheadLocked() {
 		defer h.mu.Unlock()
 		h.committing = nil
 		close(done)
-		if err != nil || v != verf || h.verf != verf || n > len(h.pending) {
+		if err != nil || v != verf || h.verf != verf || h.mixed || n > len(h.pending) {
 			return
 		}
 		for i, w := range h.pending[:n] {
@@ -281,7 +324,8 @@ func (h *fileHandle) waitCommitAheadLocked() {
 	}
 }
 
-// resendLocked rewrites every pending write FILE_SYNC (h.mu held).
+// resendLocked rewrites every pending write FILE_SYNC (h.mu held; no
+// write of h in flight, so overlapping data goes out in its order).
 func (h *fileHandle) resendLocked(ctx context.Context) syscall.Errno {
 	h.waitCommitAheadLocked()
 	for _, w := range h.pending {
@@ -298,12 +342,14 @@ func (h *fileHandle) dropPendingLocked() {
 	for _, w := range h.pending {
 		h.n.fsys.writeCopies.put(w.data)
 	}
-	h.pending, h.pendingBytes, h.dirty = nil, 0, false
+	h.pending, h.pendingBytes, h.dirty, h.mixed = nil, 0, false, false
 }
 
-// commit makes unstable writes durable; a verifier that changed since they
-// were written means the server may have lost them: they are sent again.
+// commit makes unstable writes durable, background ones included; a
+// verifier that changed since they were written means the server may have
+// lost them: they are sent again.
 func (h *fileHandle) commit(ctx context.Context) syscall.Errno {
+	h.n.writes.drain()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.commitLocked(ctx)
@@ -318,31 +364,42 @@ func (h *fileHandle) commitLocked(ctx context.Context) syscall.Errno {
 	if err != nil {
 		return ToErrno(err)
 	}
-	if v != h.verf {
+	if v != h.verf || h.mixed {
 		return h.resendLocked(ctx)
 	}
 	h.dropPendingLocked()
 	return 0
 }
 
-// Flush runs at every close(2) of a descriptor. Writes are not cached on
-// this side (every write(2) is a WRITE the server has acknowledged), so
-// other clients that open the file after this close see the data: that is
-// close-to-open consistency (RFC 7530 §10.3.1). Durability is fsync's
-// business, as on a local filesystem: the COMMIT (a server fsync) is left
-// to Release, which the kernel sends after close(2) has returned, instead
-// of making every close wait for one. Until it is committed the data stays
-// in pending, so a server that restarts in between is sent it again.
-func (h *fileHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
+// Flush runs at every close(2) of a descriptor: it waits until the server
+// has answered every write made before, so other clients that open the
+// file after this close see the data (close-to-open consistency, RFC 7530
+// §10.3.1), and returns the error of a background write. Durability is
+// fsync's business, as on a local filesystem: the COMMIT (a server fsync)
+// is left to Release, which the kernel sends after close(2) has returned,
+// instead of making every close wait for one. Until it is committed the
+// data stays in pending, so a server that restarts in between is sent it
+// again.
+func (h *fileHandle) Flush(ctx context.Context) syscall.Errno {
+	h.n.writes.drain()
+	return h.behindError(false)
+}
 
 func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return h.commit(h.n.call(ctx))
+	errno := h.commit(h.n.call(ctx))
+	if e := h.behindError(true); e != 0 {
+		return e
+	}
+	return errno
 }
 
 // Release commits what is left and CLOSEs the open (RFC 7530 §16.2). The
 // kernel has no caller to report errors to here.
 func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 	errno := h.commit(context.Background())
+	if e := h.behindError(true); e != 0 {
+		errno = e
+	}
 	h.mu.Lock()
 	closed := h.closed
 	h.closed = true

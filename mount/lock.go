@@ -215,6 +215,10 @@ func (h *fileHandle) setlk(ctx context.Context, owner uint64, lk *fuse.FileLock,
 	name := lockOwner(owner, flags, h.n)
 	c := h.n.fsys.C
 	cctx := h.n.call(ctx)
+	// Data written under a lock reaches the server before the lock is
+	// released, and data written before a lock before it is taken
+	// (writebehind.go), as the Linux NFS client flushes around locks.
+	h.n.writes.drain()
 	ls := h.n.locks.get(name, h)
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -379,6 +383,7 @@ func (n *Node) unlockOwner(name string) {
 	if ls == nil {
 		return
 	}
+	n.writes.drain() // the data written under the locks first (writebehind.go)
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.resync(n.fsys.C, name)

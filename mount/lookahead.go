@@ -60,35 +60,68 @@ type listing struct {
 }
 
 // touchedFHs records objects changed through this mount, by handle, with
-// the time of the change.
+// the time of the change, and which have background writes in flight
+// (writebehind.go): their attributes on the server are about to change.
 type touchedFHs struct {
-	mu sync.Mutex
-	m  map[string]time.Time
+	mu    sync.Mutex
+	m     map[string]touch
+	limit int // size at which old entries are pruned (amortised: twice what is left)
 }
 
-func (t *touchedFHs) touch(fh []byte, ttl time.Duration) {
+type touch struct {
+	at      time.Time
+	writing int   // background writes in flight …
+	writer  *Node // … through this node
+}
+
+func (t *touchedFHs) touch(fh []byte, ttl time.Duration) { t.change(fh, nil, 0, ttl) }
+
+// busy records a change of n now; delta counts a background write
+// starting (+1) or ending (-1).
+func (t *touchedFHs) busy(n *Node, delta int, ttl time.Duration) { t.change(n.fh, n, delta, ttl) }
+
+func (t *touchedFHs) change(fh []byte, n *Node, delta int, ttl time.Duration) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil {
-		t.m = map[string]time.Time{}
+		t.m = map[string]touch{}
 	}
-	if len(t.m) >= 4096 {
-		for k, at := range t.m {
-			if now.Sub(at) > ttl {
+	if len(t.m) >= max(t.limit, 4096) {
+		for k, e := range t.m {
+			if e.writing == 0 && now.Sub(e.at) > ttl {
 				delete(t.m, k)
 			}
 		}
+		t.limit = 2 * len(t.m)
 	}
-	t.m[string(fh)] = now
+	e := t.m[string(fh)]
+	e.at, e.writing = now, e.writing+delta
+	if n != nil {
+		e.writer = n
+	}
+	if e.writing == 0 {
+		e.writer = nil
+	}
+	t.m[string(fh)] = e
 }
 
-// since reports whether fh was changed through this mount at or after t.
+// since reports whether fh was changed through this mount at or after
+// at, or has a write in flight.
 func (t *touchedFHs) since(fh []byte, at time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ch, ok := t.m[string(fh)]
-	return ok && !ch.Before(at)
+	e, ok := t.m[string(fh)]
+	return ok && (e.writing > 0 || !e.at.Before(at))
+}
+
+// written is since, and returns the node whose background writes of fh
+// are in flight, if any.
+func (t *touchedFHs) written(fh []byte, at time.Time) (bool, *Node) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.m[string(fh)]
+	return ok && (e.writing > 0 || !e.at.Before(at)), e.writer
 }
 
 // ttl is how long a listing answers lookups: the entry timeout (the

@@ -45,13 +45,25 @@ func serveT(t *testing.T) (addr, export string) {
 // filled in) and, if wrap is not nil, a wrapper around its RPC handler.
 func startServerT(t testing.TB, cfg nfs4srv.Config, wrap func(rpcsrv.Handler) rpcsrv.Handler) (addr, export string) {
 	t.Helper()
+	needMountT(t)
+	export = t.TempDir()
+	return startServerAtT(t, export, cfg, wrap), export
+}
+
+// needMountT skips the test unless it can mount FUSE filesystems.
+func needMountT(t testing.TB) {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse: these tests need a real FUSE mount")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("not root: these tests mount with mount(2)")
 	}
-	export = t.TempDir()
+}
+
+// startServerAtT is startServerT exporting the directory export.
+func startServerAtT(t testing.TB, export string, cfg nfs4srv.Config, wrap func(rpcsrv.Handler) rpcsrv.Handler) (addr string) {
+	t.Helper()
 	fsys, err := dir.New(export, dir.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +89,7 @@ func startServerT(t testing.TB, cfg nfs4srv.Config, wrap func(rpcsrv.Handler) rp
 		srv.Shutdown(ctx)
 		nfs.Close()
 	})
-	return l.Addr().String(), export
+	return l.Addr().String()
 }
 
 // mountAtT mounts the server at addr on a new temporary directory as a

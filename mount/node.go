@@ -5,8 +5,10 @@
 // fileid. Each FUSE request becomes one COMPOUND (lookup, create, open,
 // link… return attributes in the same round trip), sent with the caller's
 // uid/gid as AUTH_SYS so the server enforces permissions. Writes go out
-// UNSTABLE and are committed on flush/fsync/release (FILE_SYNC for
-// O_SYNC/O_DSYNC opens); directory listings ask READDIR for the full
+// UNSTABLE in the background, waited for by close and by everything that
+// depends on the data (writebehind.go), and are committed on fsync and
+// release (FILE_SYNC, synchronous, for O_SYNC/O_DSYNC opens); directory
+// listings ask READDIR for the full
 // attribute set including the file handle, so READDIRPLUS needs no LOOKUP
 // per entry.
 package mount
@@ -42,6 +44,7 @@ type FS struct {
 	readBufs    readBufs      // READ reply buffers (readbuf.go)
 	writeCopies writeCopies   // copies of uncommitted writes (readbuf.go)
 	dd          dirDelegNodes // directories holding delegations, by handle (dirdeleg.go)
+	behind      behindBudget  // bytes of background writes in flight (writebehind.go)
 }
 
 // Node is a file, directory or other object of the export.
@@ -49,6 +52,8 @@ type Node struct {
 	fs.Inode
 	fsys *FS
 	fh   []byte
+
+	writes nodeWrites // background writes in flight (writebehind.go)
 
 	mu         sync.Mutex
 	openChange uint64 // change attribute seen at the last open
@@ -148,7 +153,14 @@ func fillAttr(a *nfs4.Attrs, out *fuse.Attr) {
 // newChild returns the inode for an object the server named: fh with
 // attributes a. go-fuse reuses an existing inode with the same fileid
 // (hard links, concurrent lookups).
-func (n *Node) newChild(ctx context.Context, fh []byte, a *nfs4.Attrs, out *fuse.EntryOut) *fs.Inode {
+//
+// since is when the request that brought a was sent: an existing node
+// written through this mount since then may have newer attributes than a
+// (writebehind.go, freshAttrs).
+func (n *Node) newChild(ctx context.Context, fh []byte, a *nfs4.Attrs, out *fuse.EntryOut, since time.Time) *fs.Inode {
+	if fresh := n.fsys.freshAttrs(n.call(ctx), fh, since); fresh != nil {
+		a = fresh
+	}
 	fillAttr(a, &out.Attr)
 	n.fsys.entryTimeoutsFor(fh, out)
 	child := &Node{fsys: n.fsys, fh: fh}
@@ -177,18 +189,22 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 			n.lookupTimeouts(name, nil, age, out) // a cached negative entry under a directory delegation
 			return nil, syscall.ENOENT
 		}
-		ch := n.newChild(ctx, a.FileHandle, a, out)
+		// The listing answers only for objects not written since it
+		// was fetched (cachedLookup): just writes starting now matter.
+		ch := n.newChild(ctx, a.FileHandle, a, out, time.Now())
 		n.lookupTimeouts(name, a, age, out)
 		return ch, 0
 	}
+	since := time.Now()
 	fh, a, err := n.fsys.C.LookupAttrs(n.call(ctx), n.fh, name)
 	if err != nil {
 		return nil, ToErrno(err)
 	}
-	return n.newChild(ctx, fh, a, out), 0
+	return n.newChild(ctx, fh, a, out, since), 0
 }
 
 func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.writes.drain() // size and times after the writes the kernel saw succeed
 	if n.cachedGetattr(out) {
 		return 0 // under a delegation (deleg.go)
 	}
@@ -226,6 +242,7 @@ func nfsTime(sec uint64, nsec uint32) nfs4.Time {
 // Setattr maps chmod/chown/truncate/utimens onto one SETATTR (RFC 7530
 // §16.32); a size change through an open file uses its open stateid.
 func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	n.writes.drain() // a truncate or new times come after the data written before
 	var set nfs4.Attrs
 	if m, ok := in.GetMode(); ok {
 		set.Present.Set(nfs4.AttrMode)
@@ -352,26 +369,29 @@ func createAttrs(mode uint32) *nfs4.Attrs {
 }
 
 func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	since := time.Now()
 	fh, a, err := n.fsys.C.CreateObj(n.call(ctx), n.fh, name, nfs4.NF4DIR, "", nfs4.SpecData{}, createAttrs(mode))
 	if err != nil {
 		n.listingDrop()
 		return nil, ToErrno(err)
 	}
 	n.listingAdd(name, fh, a)
-	return n.newChild(ctx, fh, a, out), 0
+	return n.newChild(ctx, fh, a, out, since), 0
 }
 
 func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	since := time.Now()
 	fh, a, err := n.fsys.C.CreateObj(n.call(ctx), n.fh, name, nfs4.NF4LNK, target, nfs4.SpecData{}, nil)
 	if err != nil {
 		n.listingDrop()
 		return nil, ToErrno(err)
 	}
 	n.listingAdd(name, fh, a)
-	return n.newChild(ctx, fh, a, out), 0
+	return n.newChild(ctx, fh, a, out, since), 0
 }
 
 func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	since := time.Now()
 	var typ uint32
 	switch mode & syscall.S_IFMT {
 	case syscall.S_IFREG, 0:
@@ -384,7 +404,7 @@ func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fu
 		}
 		n.fsys.C.CloseFile(n.call(ctx), of)
 		n.listingAdd(name, of.FH, of.Attrs)
-		return n.newChild(ctx, of.FH, of.Attrs, out), 0
+		return n.newChild(ctx, of.FH, of.Attrs, out, since), 0
 	case syscall.S_IFIFO:
 		typ = nfs4.NF4FIFO
 	case syscall.S_IFSOCK:
@@ -403,7 +423,7 @@ func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fu
 		return nil, ToErrno(err)
 	}
 	n.listingAdd(name, fh, a)
-	return n.newChild(ctx, fh, a, out), 0
+	return n.newChild(ctx, fh, a, out, since), 0
 }
 
 // Unlink removes name, or, when the file is open here, renames it to a
@@ -575,6 +595,7 @@ func (n *Node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 }
 
 func (n *Node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	since := time.Now()
 	t, ok := target.(*Node)
 	if !ok {
 		return nil, syscall.EXDEV
@@ -586,7 +607,7 @@ func (n *Node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	}
 	t.dropAttrs() // nlink changed (deleg.go)
 	n.listingAdd(name, t.fh, a)
-	return n.newChild(ctx, t.fh, a, out), 0
+	return n.newChild(ctx, t.fh, a, out, since), 0
 }
 
 // Fsync without an open file (e.g. fsync of a directory) has nothing

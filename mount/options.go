@@ -52,6 +52,9 @@ type Options struct {
 	Extra []string
 	// NoDeleg: do not ask for delegations (nodeleg; see deleg.go).
 	NoDeleg bool
+	// NoWriteBehind: every write(2) waits for the server's answer to its
+	// WRITE (nowritebehind; see writebehind.go).
+	NoWriteBehind bool
 	// Writeback: the kernel's writeback cache (writeback): write(2) fills
 	// the page cache and the kernel sends WRITEs later, merged and several
 	// at a time, and at the latest when the file is closed (close-to-open
@@ -191,6 +194,10 @@ func (o *Options) ParseOptions(list string) error {
 			o.NoDeleg = true
 		case "deleg":
 			o.NoDeleg = false
+		case "nowritebehind":
+			o.NoWriteBehind = true
+		case "writebehind":
+			o.NoWriteBehind = false
 		case "writeback":
 			o.Writeback = true
 		case "nowriteback":

@@ -39,6 +39,13 @@ func TestParseOptions(t *testing.T) {
 			t.Errorf("%s: no error", bad)
 		}
 	}
+	var o3 Options
+	if err := o3.ParseOptions("nodeleg,nowritebehind,writeback"); err != nil || !o3.NoDeleg || !o3.NoWriteBehind || !o3.Writeback {
+		t.Errorf("nodeleg,nowritebehind,writeback: %+v, %v", o3, err)
+	}
+	if o3.ParseOptions("deleg,writebehind,nowriteback"); o3.NoDeleg || o3.NoWriteBehind || o3.Writeback {
+		t.Errorf("deleg,writebehind,nowriteback: %+v", o3)
+	}
 	var o2 Options
 	o2.ParseOptions("sync,async,noatime,atime")
 	if o2.MountFlags != 0 {

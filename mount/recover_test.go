@@ -67,7 +67,15 @@ func TestServerKilledAndRestarted(t *testing.T) {
 		return f.Sync()
 	})
 	within(t, 30*time.Second, "write part 2 (unstable)", func() error {
-		_, err := f.Write(part2)
+		if _, err := f.Write(part2); err != nil {
+			return err
+		}
+		// fstat waits until the server has answered the background
+		// WRITEs (writebehind.go), without a COMMIT. Otherwise they could
+		// still be in flight at the kill, and the restart below (an exec
+		// from this process, whose implicit close of f waits for them)
+		// would wait for them to time out.
+		_, err := f.Stat()
 		return err
 	})
 

@@ -1,0 +1,261 @@
+package mount
+
+import (
+	"context"
+	"log"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsbridge/fsbridge/client/nfs4client"
+	"github.com/fsbridge/fsbridge/proto/nfs4"
+)
+
+// Write-behind: a FUSE WRITE is acknowledged to the kernel once its data
+// is copied, and the NFS WRITE goes out in the background, several at a
+// time. This is what the Linux NFS client's page cache does (dirty pages
+// written back asynchronously, waited for at close), and it turns a file
+// written in small pieces (tar's 10 KiB records, a 1 MiB dd) from one
+// round trip per write(2) into writes that overlap each other.
+//
+// What the program can observe stays what it was with synchronous writes:
+//   - the node's writes in flight are waited for by everything that
+//     reads or depends on the file's data or size on the server: READ
+//     (overlapping writes only), GETATTR, SETATTR (a truncate or a
+//     utimens must come after the data), close (FLUSH: close-to-open
+//     consistency, RFC 7530 §10.3.1), fsync and COMMIT, RELEASE, byte-range
+//     locks (data written under a lock reaches the server before the lock
+//     is released), SEEK, COPY, fallocate, open with O_TRUNC, and the
+//     delegation recall before DELEGRETURN;
+//   - two writes that overlap are never in flight together, so the server
+//     applies them in the order the program made them;
+//   - an error of a background write is returned by every later write(2)
+//     and close(2) of that open file until an fsync(2) has returned it
+//     (a close, also the implicit one of a child's exec, does not use it
+//     up: fsync must still report the loss, as Linux reports writeback
+//     errors), and the kernel's cached pages and attributes of the file
+//     are dropped, so nothing shows data the server does not have;
+//   - attributes that reach the kernel by another path (LOOKUP, READDIR
+//     with attributes, a lookahead listing) while a write of the object is
+//     in flight, or that the server produced before such a write landed,
+//     are not trusted: the writes are waited for and GETATTR asked
+//     (newChild, touchedFHs.since).
+//
+// O_SYNC/O_DSYNC and O_DIRECT opens write synchronously, as does
+// -o nowritebehind. Memory is bounded per file (maxBehindFileBytes,
+// maxBehindFileWrites) and per mount (maxBehindBytes): past them a
+// write(2) waits for earlier ones to be answered.
+
+const (
+	maxBehindFileBytes  = 8 << 20
+	maxBehindFileWrites = 64
+	maxBehindBytes      = 32 << 20
+)
+
+// nodeWrites are a node's WRITEs acknowledged to the kernel and not yet
+// answered by the server.
+type nodeWrites struct {
+	mu    sync.Mutex
+	cond  sync.Cond // L is &mu (set by lock)
+	next  uint64    // sequence number of the next write started
+	ws    []behindWrite
+	bytes int
+}
+
+type behindWrite struct {
+	seq, off, end uint64
+}
+
+func (w *nodeWrites) lock() {
+	w.mu.Lock()
+	if w.cond.L == nil {
+		w.cond.L = &w.mu
+	}
+}
+
+// overlapsLocked reports whether a write started before seq and covering
+// part of [off, end) is in flight.
+func (w *nodeWrites) overlapsLocked(off, end, seq uint64) bool {
+	for _, x := range w.ws {
+		if x.seq < seq && x.off < end && off < x.end {
+			return true
+		}
+	}
+	return false
+}
+
+// begin registers a write of [off, end), first waiting until no write in
+// flight overlaps it and the file's bounds allow one more, and returns its
+// sequence number for done.
+func (w *nodeWrites) begin(off, end uint64) uint64 {
+	w.lock()
+	defer w.mu.Unlock()
+	size := int(end - off)
+	for w.overlapsLocked(off, end, w.next) || len(w.ws) >= maxBehindFileWrites ||
+		w.bytes > 0 && w.bytes+size > maxBehindFileBytes {
+		w.cond.Wait()
+	}
+	seq := w.next
+	w.next++
+	w.ws = append(w.ws, behindWrite{seq, off, end})
+	w.bytes += size
+	return seq
+}
+
+// done ends the write seq.
+func (w *nodeWrites) done(seq uint64) {
+	w.lock()
+	defer w.mu.Unlock()
+	for i, x := range w.ws {
+		if x.seq == seq {
+			w.bytes -= int(x.end - x.off)
+			w.ws = append(w.ws[:i], w.ws[i+1:]...)
+			break
+		}
+	}
+	w.cond.Broadcast()
+}
+
+// drain waits for every write started before the call (not for those
+// started meanwhile, so a steady writer cannot starve it).
+func (w *nodeWrites) drain() {
+	w.lock()
+	defer w.mu.Unlock()
+	target := w.next
+	for len(w.ws) > 0 && w.ws[0].seq < target {
+		w.cond.Wait()
+	}
+}
+
+// waitRange waits for the writes started before the call that overlap
+// [off, end).
+func (w *nodeWrites) waitRange(off, end uint64) {
+	w.lock()
+	defer w.mu.Unlock()
+	target := w.next
+	for w.overlapsLocked(off, end, target) {
+		w.cond.Wait()
+	}
+}
+
+// behindBudget bounds the bytes of background writes of a whole mount.
+type behindBudget struct {
+	mu    sync.Mutex
+	cond  sync.Cond
+	bytes int
+}
+
+func (b *behindBudget) acquire(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cond.L == nil {
+		b.cond.L = &b.mu
+	}
+	for b.bytes > 0 && b.bytes+n > maxBehindBytes {
+		b.cond.Wait()
+	}
+	b.bytes += n
+}
+
+func (b *behindBudget) release(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.bytes -= n
+	if b.cond.L != nil {
+		b.cond.Broadcast()
+	}
+}
+
+// writeBehind acknowledges data at off and sends it in the background
+// (h.behind). The copy it sends stays in h.pending until COMMITted.
+func (h *fileHandle) writeBehind(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	h.mu.Lock()
+	if errno := h.behindErr; errno != 0 {
+		h.mu.Unlock()
+		return 0, errno
+	}
+	over := h.pendingBytes > maxPending
+	h.mu.Unlock()
+	if over {
+		// Uncommitted copies are bounded too (file.go).
+		if errno := h.commit(ctx); errno != 0 {
+			return 0, errno
+		}
+	}
+	fsys := h.n.fsys
+	cp := fsys.writeCopies.copy(data)
+	start, end := uint64(off), uint64(off)+uint64(len(data))
+	fsys.behind.acquire(len(cp))
+	seq := h.n.writes.begin(start, end)
+	fsys.touched.busy(h.n, +1, fsys.lookaheadTTL())
+	h.n.forgetCache()
+	h.n.wrote(end)
+	go h.sendBehind(ctx, seq, start, cp)
+	return uint32(len(data)), 0
+}
+
+// sendBehind sends one acknowledged write and records its outcome.
+func (h *fileHandle) sendBehind(ctx context.Context, seq, off uint64, data []byte) {
+	fsys := h.n.fsys
+	committed, verf, err := h.writeAll(ctx, off, data, nfs4.Unstable4)
+	size := len(data)
+	h.mu.Lock()
+	failed := err != nil
+	switch {
+	case failed:
+		log.Printf("mount: background WRITE of %d bytes at %d failed: %v (reported at the next write, close or fsync)", len(data), off, err)
+		if h.behindErr == 0 {
+			h.behindErr = ToErrno(err)
+		}
+		fsys.writeCopies.put(data)
+	case committed == nfs4.FileSync4:
+		fsys.writeCopies.put(data)
+	default:
+		h.keepUnstableLocked(off, data, verf)
+	}
+	h.mu.Unlock()
+	// The kernel and the lookahead must not take attributes from before
+	// this write for current (touchedFHs.since), nor pages the server
+	// does not have.
+	fsys.touched.busy(h.n, -1, fsys.lookaheadTTL())
+	if failed {
+		h.n.dropAttrs()
+		h.n.forgetCache()
+		h.n.NotifyContent(0, 0)
+	}
+	h.n.writes.done(seq)
+	fsys.behind.release(size)
+}
+
+// behindError returns the error of a background write; take also
+// clears it (fsync has reported it).
+func (h *fileHandle) behindError(take bool) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	errno := h.behindErr
+	if take {
+		h.behindErr = 0
+	}
+	return errno
+}
+
+// freshAttrs makes an entry reply about the object fh trustworthy:
+// attributes the server sent in answer to a request made at since may
+// predate a write of fh that was already acknowledged to the kernel
+// (write-behind) and land with it after the write, shrinking the size the
+// kernel knows. If fh was written since then or still is, the writes are
+// waited for and the attributes asked again (nil: a is good).
+func (fsys *FS) freshAttrs(ctx context.Context, fh []byte, since time.Time) *nfs4.Attrs {
+	changed, writer := fsys.touched.written(fh, since)
+	if !changed {
+		return nil
+	}
+	if writer != nil {
+		writer.writes.drain()
+	}
+	a, err := fsys.C.GetAttr(ctx, fh, nfs4client.FileAttrs)
+	if err != nil {
+		return nil
+	}
+	return a
+}
