@@ -332,12 +332,7 @@ func (c *Client) cbOp(op nfs4.CBOp, a nfs4.Args) nfs4.Res {
 }
 
 func (c *Client) delegByOtherLocked(other [nfs4.OtherSize]byte) *Delegation {
-	for _, d := range c.dg.byFH {
-		if d.StateID.Other == other {
-			return d
-		}
-	}
-	return nil
+	return c.dg.byOther[other]
 }
 
 // seqStatus acts on the status flags of a SEQUENCE reply (RFC 8881

@@ -94,6 +94,7 @@ type delegState struct {
 	want    bool
 	handler DelegHandler
 	byFH    map[string]*Delegation
+	byOther map[[nfs4.OtherSize]byte]*Delegation // the same delegations, by stateid (CB_RECALL)
 	// early are recalls of stateids not (yet) in the table: a CB_RECALL
 	// can overtake the reply of the OPEN that granted the delegation
 	// (RFC 8881 §2.10.6.3). A delegation granted later with such a
@@ -208,8 +209,13 @@ func (c *Client) gotDelegation(fh []byte, od *nfs4.OpenDelegation, a *nfs4.Attrs
 	}
 	if c.dg.byFH == nil {
 		c.dg.byFH = map[string]*Delegation{}
+		c.dg.byOther = map[[nfs4.OtherSize]byte]*Delegation{}
+	}
+	if old != nil {
+		delete(c.dg.byOther, old.StateID.Other)
 	}
 	c.dg.byFH[string(fh)] = d
+	c.dg.byOther[d.StateID.Other] = d
 	c.dg.mu.Unlock()
 }
 
@@ -267,6 +273,7 @@ func (c *Client) dropDeleg(d *Delegation) {
 	c.dg.mu.Lock()
 	if c.dg.byFH[string(d.FH)] == d {
 		delete(c.dg.byFH, string(d.FH))
+		delete(c.dg.byOther, d.StateID.Other)
 	}
 	c.dg.mu.Unlock()
 }
@@ -316,7 +323,7 @@ func (c *Client) ReturnAllDelegations(ctx context.Context) {
 func (c *Client) dropAllDelegations() {
 	c.dg.mu.Lock()
 	all := c.dg.byFH
-	c.dg.byFH = nil
+	c.dg.byFH, c.dg.byOther = nil, nil
 	h := c.dg.handler
 	c.dropAllDirDelegsLocked() // dirdeleg.go
 	c.dg.mu.Unlock()

@@ -77,8 +77,10 @@ func resetCB(c *Client) []*Delegation {
 	c.dg.cb = cbSlot{}
 	c.dg.early = nil
 	c.dg.byFH = map[string]*Delegation{}
+	c.dg.byOther = map[[nfs4.OtherSize]byte]*Delegation{}
 	for _, d := range ds {
 		c.dg.byFH[string(d.FH)] = d
+		c.dg.byOther[d.StateID.Other] = d
 	}
 	c.dg.mu.Unlock()
 	c.Session.setTarget(3)
