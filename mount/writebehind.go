@@ -221,10 +221,15 @@ func (h *fileHandle) sendBehind(ctx context.Context, seq, off uint64, data []byt
 	if failed {
 		h.n.dropAttrs()
 		h.n.forgetCache()
-		h.n.NotifyContent(0, 0)
 	}
 	h.n.writes.done(seq)
 	fsys.behind.release(size)
+	if failed {
+		// Only now: the kernel's invalidation may wait for page locks
+		// that a write(2) holds while its FUSE WRITE waits for this
+		// write to be done (an overlapping write, begin).
+		h.n.NotifyContent(0, 0)
+	}
 }
 
 // behindError returns the error of a background write; take also
