@@ -39,7 +39,7 @@ import (
 //     with attributes, a lookahead listing) while a write of the object is
 //     in flight, or that the server produced before such a write landed,
 //     are not trusted: the writes are waited for and GETATTR asked
-//     (newChild, touchedFHs.since).
+//     (newChild, FS.freshAttrs, touchedFHs.written).
 //
 // O_SYNC/O_DSYNC and O_DIRECT opens write synchronously, as does
 // -o nowritebehind. Memory is bounded per file (maxBehindFileBytes,
