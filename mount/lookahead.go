@@ -109,10 +109,8 @@ func (t *touchedFHs) change(fh []byte, n *Node, delta int, ttl time.Duration) {
 // since reports whether fh was changed through this mount at or after
 // at, or has a write in flight.
 func (t *touchedFHs) since(fh []byte, at time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e, ok := t.m[string(fh)]
-	return ok && (e.writing > 0 || !e.at.Before(at))
+	changed, _ := t.written(fh, at)
+	return changed
 }
 
 // written is since, and returns the node whose background writes of fh

@@ -158,7 +158,7 @@ func fillAttr(a *nfs4.Attrs, out *fuse.Attr) {
 // written through this mount since then may have newer attributes than a
 // (writebehind.go, freshAttrs).
 func (n *Node) newChild(ctx context.Context, fh []byte, a *nfs4.Attrs, out *fuse.EntryOut, since time.Time) *fs.Inode {
-	if fresh := n.fsys.freshAttrs(n.call(ctx), fh, since); fresh != nil {
+	if fresh := n.freshAttrs(ctx, fh, since); fresh != nil {
 		a = fresh
 	}
 	fillAttr(a, &out.Attr)

@@ -39,7 +39,7 @@ import (
 //     with attributes, a lookahead listing) while a write of the object is
 //     in flight, or that the server produced before such a write landed,
 //     are not trusted: the writes are waited for and GETATTR asked
-//     (newChild, FS.freshAttrs, touchedFHs.written).
+//     (newChild, Node.freshAttrs, touchedFHs.written).
 //
 // O_SYNC/O_DSYNC and O_DIRECT opens write synchronously, as does
 // -o nowritebehind. Memory is bounded per file (maxBehindFileBytes,
@@ -161,9 +161,7 @@ func (b *behindBudget) release(n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.bytes -= n
-	if b.cond.L != nil {
-		b.cond.Broadcast()
-	}
+	b.cond.Broadcast()
 }
 
 // writeBehind acknowledges data at off and sends it in the background
@@ -244,21 +242,21 @@ func (h *fileHandle) behindError(take bool) syscall.Errno {
 	return errno
 }
 
-// freshAttrs makes an entry reply about the object fh trustworthy:
+// freshAttrs makes an entry reply of n about the object fh trustworthy:
 // attributes the server sent in answer to a request made at since may
 // predate a write of fh that was already acknowledged to the kernel
 // (write-behind) and land with it after the write, shrinking the size the
 // kernel knows. If fh was written since then or still is, the writes are
 // waited for and the attributes asked again (nil: a is good).
-func (fsys *FS) freshAttrs(ctx context.Context, fh []byte, since time.Time) *nfs4.Attrs {
-	changed, writer := fsys.touched.written(fh, since)
+func (n *Node) freshAttrs(ctx context.Context, fh []byte, since time.Time) *nfs4.Attrs {
+	changed, writer := n.fsys.touched.written(fh, since)
 	if !changed {
 		return nil
 	}
 	if writer != nil {
 		writer.writes.drain()
 	}
-	a, err := fsys.C.GetAttr(ctx, fh, nfs4client.FileAttrs)
+	a, err := n.fsys.C.GetAttr(n.call(ctx), fh, nfs4client.FileAttrs)
 	if err != nil {
 		return nil
 	}
