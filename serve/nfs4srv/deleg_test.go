@@ -209,28 +209,87 @@ func TestDeleg41RecallAndReturn(t *testing.T) {
 	if r.flavor != rpc.AuthSys {
 		t.Fatalf("callback credential flavour %v, want the AUTH_SYS the client offered", r.flavor)
 	}
-	select {
-	case err := <-done:
-		t.Fatalf("conflicting OPEN finished (%v) before DELEGRETURN", err)
-	case <-time.After(300 * time.Millisecond):
-	}
-	if _, err := a.Do(ctx, nfs4client.PutFH(fh), nfs4.ArgOp{Op: nfs4.OpDelegReturn,
-		Args: &nfs4.DelegReturnArgs{DelegStateID: deleg.StateID}}); err != nil {
-		t.Fatalf("DELEGRETURN: %v", err)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("conflicting OPEN: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("conflicting OPEN still waiting after DELEGRETURN")
-	}
+	waitsForReturn(ctx, t, a, fh, deleg.StateID, "conflicting OPEN", done)
 	// The returned stateid is gone.
 	_, err = a.Do(ctx, nfs4client.PutFH(fh), nfs4.ArgOp{Op: nfs4.OpDelegReturn,
 		Args: &nfs4.DelegReturnArgs{DelegStateID: deleg.StateID}})
 	if !errors.Is(err, nfs4.ErrBadStateID) {
 		t.Fatalf("second DELEGRETURN: %v, want BAD_STATEID", err)
+	}
+}
+
+// TestDeleg41GetattrRecallsWriteDeleg: another client's GETATTR of the
+// size of a file under a write delegation recalls it and waits (the
+// holder may have data the server has not seen); the holder's own GETATTR
+// does not, nor does another client's GETATTR of attributes a write does
+// not change.
+func TestDeleg41GetattrRecallsWriteDeleg(t *testing.T) {
+	addr, _ := startDelegServer(t, 20*time.Second)
+	ctx := ctx10(t)
+	a := dialDeleg(t, addr, 1)
+	k := newCatcher()
+	a.RPC.HandleCallbacks(func(ctx context.Context, h *rpc.CallHeader, args []byte) (rpc.AcceptStat, []byte) {
+		return k.answer(h.Cred, h.Proc, args)
+	})
+	root, err := a.RootFH(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Do(ctx, nfs4client.PutFH(root),
+		openArgs(1, 0, "w", 0, nfs4.ShareAccessBoth|nfs4.ShareAccessWantWriteDeleg, "g", true), nfs4client.GetFH())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleg := res.Results[1].Res.(*nfs4.OpenRes).Delegation
+	fh := res.Results[2].Res.(*nfs4.GetFHRes).Object
+	if deleg.DelegationType != nfs4.DelegateWrite {
+		t.Fatalf("no write delegation: %+v", deleg)
+	}
+	getattr := func(c *nfs4client.Client, attrs ...int) error {
+		var want nfs4.Bitmap
+		for _, at := range attrs {
+			want.Set(at)
+		}
+		_, err := c.Do(ctx, nfs4client.PutFH(fh), nfs4.ArgOp{Op: nfs4.OpGetattr,
+			Args: &nfs4.GetattrArgs{AttrRequest: want}})
+		return err
+	}
+	if err := getattr(a, nfs4.AttrSize, nfs4.AttrChange); err != nil {
+		t.Fatalf("the holder's GETATTR: %v", err)
+	}
+	b := dialDeleg(t, addr, 1)
+	if err := getattr(b, nfs4.AttrType, nfs4.AttrMode); err != nil {
+		t.Fatalf("another client's GETATTR of type and mode: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- getattr(b, nfs4.AttrSize) }()
+	if r := k.wait(t); r.args.StateID != deleg.StateID {
+		t.Fatalf("CB_RECALL of %v, want %v", r.args.StateID, deleg.StateID)
+	}
+	waitsForReturn(ctx, t, a, fh, deleg.StateID, "GETATTR of the size", done)
+}
+
+// waitsForReturn checks that the call whose outcome done delivers is still
+// waiting 300 ms after the recall of sid, returns sid from holder, and
+// then wants the call to succeed.
+func waitsForReturn(ctx context.Context, t *testing.T, holder *nfs4client.Client, fh []byte, sid nfs4.StateID, what string, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		t.Fatalf("%s finished (%v) before DELEGRETURN", what, err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := holder.Do(ctx, nfs4client.PutFH(fh), nfs4.ArgOp{Op: nfs4.OpDelegReturn,
+		Args: &nfs4.DelegReturnArgs{DelegStateID: sid}}); err != nil {
+		t.Fatalf("DELEGRETURN: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s still waiting after DELEGRETURN", what)
 	}
 }
 

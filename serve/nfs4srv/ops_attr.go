@@ -81,6 +81,10 @@ func opGetattr(c *compound, a nfs4.Args) nfs4.Res {
 		res.Status = nfs4.ErrInval
 		return res
 	}
+	if st := c.getattrBreak(args.AttrRequest); st != nfs4.OK {
+		res.Status = st
+		return res
+	}
 	at, st := c.curAttr()
 	if st != nfs4.OK {
 		res.Status = st
@@ -88,6 +92,32 @@ func opGetattr(c *compound, a nfs4.Args) nfs4.Res {
 	}
 	c.fillAttrs(&res.attrs, c.cur.ex, c.cur.wire, &at, args.AttrRequest)
 	return res
+}
+
+// writtenAttrs are the attributes a write changes.
+var writtenAttrs = func() nfs4.Bitmap {
+	var b nfs4.Bitmap
+	for _, n := range []int{nfs4.AttrSize, nfs4.AttrChange, nfs4.AttrSpaceUsed,
+		nfs4.AttrTimeModify, nfs4.AttrTimeMetadata} {
+		b.Set(n)
+	}
+	return b
+}()
+
+// getattrBreak recalls another client's write delegation on the current
+// file before GETATTR reports attributes a write changes: the holder may
+// have data the server has not seen yet (written back later, RFC 8881
+// §10.4.1), so the size and change known here can be stale. §10.4.3 lets
+// a server ask the holder with CB_GETATTR instead; this one recalls, as
+// the Linux server did before it sent CB_GETATTR. The caller gets
+// NFS4ERR_DELAY until the delegation is back. A 4.0 GETATTR does not say
+// which client sends it (no session, no stateid), so it cannot be told
+// from the holder's own: it is answered as it is.
+func (c *compound) getattrBreak(want nfs4.Bitmap) nfs4.Status {
+	if c.seq == nil || !c.s.state.HasDelegations() || !hasAny(want, writtenAttrs) {
+		return nfs4.OK
+	}
+	return statusOf(c.s.state.BreakDelegations(c.fhKey(), c.seq.clientID, false))
 }
 
 // settableAttrs is what SETATTR and CREATE apply. time_create is writable
