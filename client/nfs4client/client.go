@@ -278,6 +278,19 @@ func (c *Client) Compound(ctx context.Context, minor uint32, ops []nfs4.ArgOp) (
 	}
 }
 
+// needsSession reports whether a 4.1 COMPOUND starting with op must begin
+// with SEQUENCE: all but the operations that may stand alone (RFC 8881
+// §2.10.6.1: EXCHANGE_ID, CREATE_SESSION, BIND_CONN_TO_SESSION,
+// DESTROY_SESSION, DESTROY_CLIENTID).
+func needsSession(op nfs4.Op) bool {
+	switch op {
+	case nfs4.OpExchangeID, nfs4.OpCreateSession, nfs4.OpBindConnToSession,
+		nfs4.OpDestroySession, nfs4.OpDestroyClientID, nfs4.OpSequence:
+		return false
+	}
+	return true
+}
+
 var (
 	errRetrySlot   = errors.New("nfs4client: retry on another slot")
 	errSessionGone = errors.New("nfs4client: session gone")
@@ -307,6 +320,12 @@ func (c *Client) compoundOnce(ctx context.Context, minor uint32, ops []nfs4.ArgO
 	c.lastSend.Store(time.Now().UnixNano())
 	s := c.session()
 	cred := c.cred(ctx)
+	if minor > 0 && s == nil && len(ops) > 0 && needsSession(ops[0].Op) {
+		// No session while recoverClient re-creates it: sent without
+		// SEQUENCE, this would earn NFS4ERR_OP_NOT_IN_SESSION. Compound
+		// waits for the new session (recreateSession) and sends again.
+		return nil, errSessionGone
+	}
 	if minor == 0 || s == nil {
 		rctx, cancel := context.WithTimeout(ctx, c.timeout())
 		defer cancel()
