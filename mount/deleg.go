@@ -141,6 +141,15 @@ func (n *Node) dropAttrs() {
 // CB_GETATTR must report the new size and a new change (§10.4.3).
 func (n *Node) wrote(end uint64) {
 	n.dropAttrs()
+	n.wroteCached(end)
+}
+
+// wroteCached is wrote without the note in touchedFHs, for a background
+// write (nodeWrites.start makes that note).
+func (n *Node) wroteCached(end uint64) {
+	n.mu.Lock()
+	n.dl.attrs = nil
+	n.mu.Unlock()
 	if d := n.deleg(); d != nil && d.Write() {
 		size, change := d.Attrs()
 		d.SetAttrs(max(size, end), change+1)
@@ -215,6 +224,45 @@ func (n *Node) localOpen(ctx context.Context, flags uint32) *fileHandle {
 	n.dl.handles[h] = struct{}{}
 	n.opens++
 	return h
+}
+
+// delegWatermark: while the client holds more file delegations than this,
+// the last close of a file returns its delegation in the CLOSE's COMPOUND
+// (closeOnServer), as the Linux client does past its delegation_watermark.
+// A program that unpacks a large tree would otherwise keep one per file
+// until the server, at its own bound, recalls them one by one: a
+// CB_RECALL and a DELEGRETURN more per file. Below it, delegations stay
+// until recalled, for the caching they allow.
+const delegWatermark = 4096
+
+// returnOnClose decides, at the release of h, whether n's delegation goes
+// back with the CLOSE: only past delegWatermark and when h is n's last
+// open. If so the delegation is marked returned, what the kernel cached
+// under it is dropped (as a recall does, DelegRecall), and it is returned
+// for nfs4client.CloseCommit; else nil.
+func (n *Node) returnOnClose(h *fileHandle) *nfs4client.Delegation {
+	c := n.fsys.C
+	mark := n.fsys.Opts.DelegWatermark
+	if mark <= 0 {
+		mark = delegWatermark
+	}
+	if n.fsys.Opts.NoDeleg || c.DelegationCount() <= mark {
+		return nil
+	}
+	d := n.deleg()
+	if d == nil {
+		return nil
+	}
+	n.mu.Lock()
+	_, mine := n.dl.handles[h]
+	last := mine && len(n.dl.handles) == 1
+	n.mu.Unlock()
+	if !last || !c.BeginReturn(d) {
+		return nil
+	}
+	delegHandler{n.fsys}.node(d.FH) // no longer registered for its recall
+	n.invalidate(d)
+	return d
 }
 
 // released forgets a closed handle.

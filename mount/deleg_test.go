@@ -3,8 +3,11 @@ package mount
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -23,6 +26,15 @@ import (
 type compoundCounter struct {
 	compounds   atomic.Int64
 	delegReturn atomic.Int64
+	mu          sync.Mutex
+	seen        []string // each COMPOUND's operations, SEQUENCE left out ("PUTFH WRITE")
+}
+
+// since returns the COMPOUNDs seen after the first n, and how many there are.
+func (c *compoundCounter) since(n int) ([]string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.seen[min(n, len(c.seen)):]...), len(c.seen)
 }
 
 // serveCountT is serveT with a counting wrapper around the server.
@@ -35,11 +47,18 @@ func serveCountT(t *testing.T) (addr, export string, cnt *compoundCounter) {
 				cnt.compounds.Add(1)
 				var a nfs4.CompoundArgs
 				a.Decode(xdr.NewDecoder(append([]byte(nil), c.Args...)))
+				var ops []string
 				for _, op := range a.Ops {
 					if op.Op == nfs4.OpDelegReturn {
 						cnt.delegReturn.Add(1)
 					}
+					if op.Op != nfs4.OpSequence {
+						ops = append(ops, op.Op.String())
+					}
 				}
+				cnt.mu.Lock()
+				cnt.seen = append(cnt.seen, strings.Join(ops, " "))
+				cnt.mu.Unlock()
 			}
 			return nfs.ServeRPC(ctx, c)
 		})
@@ -379,4 +398,67 @@ func TestDelegOption(t *testing.T) {
 	if err := o.ParseOptions("deleg"); err != nil || o.NoDeleg || len(o.Extra) != 0 {
 		t.Fatalf("deleg: %+v %v", o, err)
 	}
+}
+
+// TestDelegReturnOnClose: past the delegation watermark the last close of
+// a file returns its delegation in the CLOSE's COMPOUND, with no recall,
+// and drops what the kernel cached under it: a change made on the server
+// afterwards is seen at once.
+func TestDelegReturnOnClose(t *testing.T) {
+	addr, export, cnt := serveCountT(t)
+	mnt, fsys, _ := mountOptsT(t, addr, "watermark-test", Options{DelegWatermark: 2})
+	for i := range 5 {
+		name := filepath.Join(mnt, fmt.Sprintf("f%d", i))
+		if err := os.WriteFile(name, []byte("data"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(name); err != nil { // cached under the delegation, if held
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	waitFor(t, "the five releases", func() bool {
+		seen, _ = cnt.since(0)
+		return countOps(seen, "CLOSE") >= 5
+	})
+	if n := countOps(seen, "DELEGRETURN"); n < 2 {
+		t.Errorf("%d delegations returned, want at least 2: %q", n, seen)
+	}
+	for _, s := range seen {
+		if strings.Contains(s, "DELEGRETURN") && s != "PUTFH COMMIT CLOSE DELEGRETURN" {
+			t.Errorf("a delegation went back in %q, not with its CLOSE", s)
+		}
+	}
+	if n := fsys.C.DelegationCount(); n > 3 {
+		t.Errorf("%d delegations held with a watermark of 2: %q", n, seen)
+	}
+	// A file whose delegation went back with its close: a change on the
+	// server shows at once, although the kernel had cached the file's
+	// attributes for DelegTimeout.
+	returned := ""
+	for i := range 5 {
+		if name := fmt.Sprintf("f%d", i); fsys.C.Delegation(lookupFH(t, fsys, name)) == nil {
+			returned = name
+		}
+	}
+	if returned == "" {
+		t.Fatal("every file still delegated")
+	}
+	changed := []byte("changed on the server")
+	if err := os.WriteFile(filepath.Join(export, returned), changed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(mnt, returned))
+	if err != nil || fi.Size() != int64(len(changed)) {
+		t.Fatalf("stat after the return: %v, %v; want the server's size", fi, err)
+	}
+}
+
+func lookupFH(t *testing.T, fsys *FS, name string) []byte {
+	t.Helper()
+	fh, err := fsys.C.LookupPath(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fh
 }

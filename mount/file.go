@@ -2,6 +2,7 @@ package mount
 
 import (
 	"context"
+	"log"
 	"sync"
 	"syscall"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/fsbridge/fsbridge/client/nfs4client"
 	"github.com/fsbridge/fsbridge/client/rpcclient"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
+	"github.com/fsbridge/fsbridge/proto/rpc"
 )
 
 // fileHandle is one FUSE open: the NFSv4 open stateid, and the UNSTABLE
@@ -37,6 +39,8 @@ type fileHandle struct {
 	closed       bool
 	committing   chan struct{} // a background COMMIT is running until closed (commitAhead)
 	behindErr    syscall.Errno // a background write failed: for the next write, close or fsync
+	opener       rpc.Auth      // the credential of the OPEN (resendClosed), if hasOpener
+	hasOpener    bool
 }
 
 // pendingWrite is a copy of one UNSTABLE write not yet COMMITted.
@@ -71,11 +75,13 @@ func stableFor(flags uint32) uint32 {
 	return nfs4.Unstable4
 }
 
-// newFileHandle is an open of n on the server with the open flags flags.
-func newFileHandle(n *Node, of *nfs4client.OpenFile, flags uint32) *fileHandle {
+// newFileHandle is an open of n on the server with the open flags flags,
+// made with the context cctx.
+func newFileHandle(n *Node, of *nfs4client.OpenFile, flags uint32, cctx context.Context) *fileHandle {
 	stable := stableFor(flags)
 	behind := stable == nfs4.Unstable4 && flags&syscall.O_DIRECT == 0 && !n.fsys.Opts.NoWriteBehind
-	return &fileHandle{n: n, of: of, stable: stable, behind: behind}
+	opener, ok := nfs4client.CredFrom(cctx)
+	return &fileHandle{n: n, of: of, stable: stable, behind: behind, opener: opener, hasOpener: ok}
 }
 
 // keepCache says whether the kernel may keep its cached pages: yes when
@@ -122,7 +128,7 @@ func (n *Node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, ToErrno(err)
 	}
-	h := newFileHandle(n, of, flags)
+	h := newFileHandle(n, of, flags, cctx)
 	n.opened1(of.Attrs)
 	n.openedOnServer(h, credKey(ctx), shareAccess(flags))
 	if flags&syscall.O_TRUNC != 0 && of.Attrs.Size != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
@@ -165,7 +171,7 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	}
 	n.listingAdd(name, of.FH, of.Attrs)
 	child := n.newChild(ctx, of.FH, of.Attrs, out, since)
-	h := newFileHandle(child.Operations().(*Node), of, flags)
+	h := newFileHandle(child.Operations().(*Node), of, flags, cctx)
 	h.n.opened1(of.Attrs)
 	h.n.keepCache(of.Attrs)
 	h.n.openedOnServer(h, "", 0) // register for recalls (deleg.go)
@@ -393,24 +399,93 @@ func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	return errno
 }
 
-// Release commits what is left and CLOSEs the open (RFC 7530 §16.2). The
-// kernel has no caller to report errors to here.
+// Release commits what is left and CLOSEs the open (RFC 7530 §16.2), in
+// one COMPOUND where it can (closeOnServer). The kernel has no caller to
+// report errors to here.
 func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
-	errno := h.commit(context.Background())
-	if e := h.behindError(true); e != 0 {
-		errno = e
-	}
+	bg := context.Background()
+	h.n.writes.drain()
+	errno := h.behindError(true)
 	h.mu.Lock()
 	closed := h.closed
 	h.closed = true
 	h.mu.Unlock()
-	if !closed {
-		h.releaseLocks(context.Background())
-		if err := h.n.fsys.C.CloseFile(context.Background(), h.of); err != nil && errno == 0 {
+	if closed {
+		return errno
+	}
+	h.releaseLocks(bg) // LOCKU before CLOSE (NFS4ERR_LOCKS_HELD)
+	if e := h.closeOnServer(bg); errno == 0 {
+		errno = e
+	}
+	h.n.released(h)
+	h.n.closed()
+	return errno
+}
+
+// closeOnServer COMMITs h's unstable writes and CLOSEs its open in one
+// round trip (nfs4client.CloseCommit), returning the file's delegation in
+// it too when this was the last open and the client holds many
+// (returnOnClose). Should the COMMIT's verifier show that the server
+// restarted after the WRITEs, they are sent again under a new open
+// (resendClosed).
+func (h *fileHandle) closeOnServer(ctx context.Context) syscall.Errno {
+	c := h.n.fsys.C
+	h.mu.Lock()
+	h.waitCommitAheadLocked()
+	var errno syscall.Errno
+	if h.mixed {
+		// Data written before a restart: resent while the open lasts.
+		errno = h.commitLocked(ctx)
+	}
+	dirty, verf := h.dirty, h.verf
+	h.mu.Unlock()
+	ret := h.n.returnOnClose(h)
+	v, committed, err := c.CloseCommit(ctx, h.of, dirty, ret)
+	switch {
+	case dirty && !committed:
+		// The COMMIT failed and nothing else was done: the slow way.
+		h.mu.Lock()
+		errno = h.commitLocked(ctx)
+		h.mu.Unlock()
+		_, _, err = c.CloseCommit(ctx, h.of, false, ret)
+	case dirty && v != verf:
+		errno = h.resendClosed(ctx)
+	case dirty:
+		h.mu.Lock()
+		h.dropPendingLocked()
+		h.mu.Unlock()
+	}
+	if err != nil && errno == 0 {
+		errno = ToErrno(err)
+	}
+	return errno
+}
+
+// resendClosed sends h's uncommitted writes again, FILE_SYNC, under a new
+// OPEN with the opener's credential: the server restarted after
+// answering them UNSTABLE, and h's own open is closed.
+func (h *fileHandle) resendClosed(ctx context.Context) syscall.Errno {
+	c := h.n.fsys.C
+	if h.hasOpener {
+		ctx = nfs4client.WithCred(ctx, h.opener)
+	}
+	of, err := c.OpenFH(ctx, h.of.FH, nfs4.ShareAccessWrite)
+	if err != nil {
+		log.Printf("mount: reopening a file to resend writes a restarted server may have lost: %v", err)
+		return ToErrno(err)
+	}
+	h.mu.Lock()
+	var errno syscall.Errno
+	for _, w := range h.pending {
+		if _, _, err := c.WriteAll(ctx, of.FH, of.SID(), w.off, w.data, nfs4.FileSync4); err != nil {
 			errno = ToErrno(err)
+			break
 		}
-		h.n.released(h)
-		h.n.closed()
+	}
+	h.dropPendingLocked()
+	h.mu.Unlock()
+	if err := c.CloseFile(ctx, of); err != nil && errno == 0 {
+		errno = ToErrno(err)
 	}
 	return errno
 }

@@ -55,6 +55,14 @@ type Options struct {
 	// NoWriteBehind: every write(2) waits for the server's answer to its
 	// WRITE (nowritebehind; see writebehind.go).
 	NoWriteBehind bool
+	// GatherDelay is how long small contiguous writes wait to be
+	// gathered into one WRITE when nothing waits for them (writebehind.go;
+	// 0: gatherDelay). Not a mount option: tests set it.
+	GatherDelay time.Duration
+	// DelegWatermark: past this many delegations held, the last close
+	// of a file returns its delegation with the CLOSE (deleg.go; 0:
+	// delegWatermark). Not a mount option: tests set it.
+	DelegWatermark int
 	// Writeback: the kernel's writeback cache (writeback): write(2) fills
 	// the page cache and the kernel sends WRITEs later, merged and several
 	// at a time, and at the latest when the file is closed (close-to-open

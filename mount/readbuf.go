@@ -83,6 +83,26 @@ func (w *writeCopies) copy(data []byte) []byte {
 	return append(b[:0], data...)
 }
 
+// join returns the pieces of parts (size bytes in all) in one copy and
+// recycles them.
+func (w *writeCopies) join(parts [][]byte, size int) []byte {
+	var b []byte
+	if size >= writeCopyMin && size <= writeCopyCap {
+		b, _ = w.pool.Get().([]byte)
+		if b == nil {
+			b = make([]byte, 0, writeCopyCap)
+		}
+	} else {
+		b = make([]byte, 0, size)
+	}
+	b = b[:0]
+	for _, p := range parts {
+		b = append(b, p...)
+		w.put(p)
+	}
+	return b
+}
+
 func (w *writeCopies) put(b []byte) {
 	if cap(b) == writeCopyCap {
 		w.pool.Put(b[:0])

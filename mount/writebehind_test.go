@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -100,7 +102,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // TestWriteBehind: write(2) returns before the server has answered the
-// WRITE, the writes of one file are in flight together, and everything
+// WRITE, the writes go out with nothing waiting for them, and everything
 // that depends on the data waits for them: fstat, stat by name (LOOKUP,
 // the kernel's entry timeout set to nothing), a read through another
 // descriptor, close. The server has the data once close returns.
@@ -126,8 +128,9 @@ func TestWriteBehind(t *testing.T) {
 		}
 		return nil
 	})
-	// (The kernel may cut a write(2) in two FUSE WRITEs.)
-	waitFor(t, "the WRITEs of three write(2)s in flight together", func() bool { return g.held.Load() >= 3 })
+	// Nothing waits for them: they go out gathered once gatherDelay
+	// has passed.
+	waitFor(t, "the WRITE of three write(2)s sent", func() bool { return g.held.Load() >= 1 })
 
 	type result struct {
 		what string
@@ -288,4 +291,154 @@ func TestNoWriteBehind(t *testing.T) {
 	if got := readFile(t, filepath.Join(export, "f")); !bytes.Equal(got, data) {
 		t.Fatalf("server has %d bytes once write(2) returned", len(got))
 	}
+}
+
+// countOps counts the COMPOUNDs in seen that contain op.
+func countOps(seen []string, op string) int {
+	n := 0
+	for _, s := range seen {
+		if slices.Contains(strings.Fields(s), op) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWriteGathering: write(2)s that continue each other go out as one
+// WRITE when something waits for them (close) or once they fill the WRITE
+// size; a write that does not continue them sends them first. The
+// release COMMITs and CLOSEs in one COMPOUND.
+func TestWriteGathering(t *testing.T) {
+	addr, export, cnt := serveCountT(t)
+	mnt, fsys, _ := mountOptsT(t, addr, "gather-test", Options{NoDeleg: true, GatherDelay: time.Hour})
+	write := func(name string, pieces func(f *os.File) []byte) []string {
+		t.Helper()
+		f, err := os.Create(filepath.Join(mnt, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, n0 := cnt.since(0)
+		want := pieces(f)
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var seen []string
+		waitFor(t, "the release's CLOSE", func() bool {
+			seen, _ = cnt.since(n0)
+			return countOps(seen, "CLOSE") > 0
+		})
+		if got := readFile(t, filepath.Join(export, name)); !bytes.Equal(got, want) {
+			t.Fatalf("%s: the server has %d bytes, not the %d written", name, len(got), len(want))
+		}
+		return seen
+	}
+
+	// tar's way: 10 KiB records, then close.
+	seen := write("small", func(f *os.File) []byte {
+		data := randData(20 * 10240)
+		for off := 0; off < len(data); off += 10240 {
+			if _, err := f.Write(data[off : off+10240]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return data
+	})
+	if n := countOps(seen, "WRITE"); n != 1 {
+		t.Errorf("20 write(2)s of 10 KiB: %d WRITEs, want 1 (%q)", n, seen)
+	}
+	if !slices.Contains(seen, "PUTFH COMMIT CLOSE") || countOps(seen, "COMMIT") != 1 {
+		t.Errorf("release: %q, want one PUTFH COMMIT CLOSE", seen)
+	}
+
+	// 3 MiB in 64 KiB pieces: full WRITEs go out as they fill up.
+	ws := int(fsys.C.WSize)
+	seen = write("big", func(f *os.File) []byte {
+		data := randData(3 << 20)
+		for off := 0; off < len(data); off += 64 << 10 {
+			if _, err := f.Write(data[off : off+64<<10]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return data
+	})
+	if n, want := countOps(seen, "WRITE"), (3<<20+ws-1)/ws; n != want {
+		t.Errorf("3 MiB in 64 KiB write(2)s: %d WRITEs, want %d of %d bytes", n, want, ws)
+	}
+
+	// Writes that do not continue each other are not joined.
+	seen = write("holes", func(f *os.File) []byte {
+		a, b, c := randData(4096), randData(4096), randData(4096)
+		for _, w := range []struct {
+			p   []byte
+			off int64
+		}{{a, 0}, {b, 1 << 20}, {c, 4096}} {
+			if _, err := f.WriteAt(w.p, w.off); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := make([]byte, 1<<20+4096)
+		copy(want, a)
+		copy(want[4096:], c)
+		copy(want[1<<20:], b)
+		return want
+	})
+	if n := countOps(seen, "WRITE"); n != 3 {
+		t.Errorf("three writes, none continuing the one before: %d WRITEs, want 3 (%q)", n, seen)
+	}
+}
+
+// TestReleaseResendsAfterVerifierChange: if the COMMIT sent with the
+// release's CLOSE answers a new write verifier (the server restarted and
+// may have lost the UNSTABLE data), the data is written again under a new
+// OPEN. The test's server really loses it: the file is truncated as the
+// COMMIT arrives, and the verifier in the answer is changed.
+func TestReleaseResendsAfterVerifierChange(t *testing.T) {
+	needMountT(t)
+	var export string
+	var lost atomic.Bool
+	addr, export := startServerT(t, nfs4srv.Config{}, func(nfs rpcsrv.Handler) rpcsrv.Handler {
+		return rpcsrv.HandlerFunc(func(ctx context.Context, c *rpcsrv.Call) rpcsrv.Reply {
+			if c.Prog != nfs4.Program || c.Proc != nfs4.ProcCompound {
+				return nfs.ServeRPC(ctx, c)
+			}
+			var a nfs4.CompoundArgs
+			a.Decode(xdr.NewDecoder(append([]byte(nil), c.Args...)))
+			var ops []nfs4.Op
+			for _, op := range a.Ops {
+				ops = append(ops, op.Op)
+			}
+			if !slices.Contains(ops, nfs4.OpCommit) || !slices.Contains(ops, nfs4.OpClose) || lost.Load() {
+				return nfs.ServeRPC(ctx, c)
+			}
+			lost.Store(true)
+			os.Truncate(filepath.Join(export, "f"), 0)
+			r := nfs.ServeRPC(ctx, c)
+			var body []byte
+			for _, b := range r.Body {
+				body = append(body, b...)
+			}
+			if r.Release != nil {
+				r.Release()
+			}
+			var res nfs4.CompoundRes
+			res.Decode(xdr.NewDecoder(body))
+			for _, ro := range res.Results {
+				if cr, ok := ro.Res.(*nfs4.CommitRes); ok {
+					cr.WriteVerf[0] ^= 0xff
+				}
+			}
+			var e xdr.Encoder
+			res.Encode(&e)
+			return rpcsrv.Success(e.Buf)
+		})
+	})
+	mnt := mountAtT(t, addr, "resend-test")
+	data := randData(100 << 10)
+	if err := os.WriteFile(filepath.Join(mnt, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the release's COMMIT", lost.Load)
+	waitFor(t, "the data written again", func() bool {
+		return bytes.Equal(readFile(t, filepath.Join(export, "f")), data)
+	})
 }
