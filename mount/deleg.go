@@ -82,6 +82,10 @@ func (n *Node) cachedGetattr(out *fuse.AttrOut) bool {
 	if d == nil {
 		return false
 	}
+	n.noteLongReply()
+	if !d.Valid() {
+		return false
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.dl.d != d || n.dl.attrs == nil {
@@ -118,6 +122,7 @@ func (n *Node) holdDeleg(d *nfs4client.Delegation) bool {
 	dn := &n.fsys.dn
 	dn.mu.Lock()
 	defer dn.mu.Unlock()
+	n.noteLongReply()
 	if !d.Valid() {
 		return false
 	}
@@ -176,7 +181,12 @@ func (fsys *FS) entryTimeoutsFor(fh []byte, out *fuse.EntryOut) {
 	}
 	fsys.dn.mu.Lock()
 	defer fsys.dn.mu.Unlock()
-	if fsys.dn.m[string(fh)] != nil && fsys.C.Delegation(fh) != nil {
+	n := fsys.dn.m[string(fh)]
+	if n == nil {
+		return
+	}
+	n.noteLongReply()
+	if fsys.C.Delegation(fh) != nil {
 		out.SetAttrTimeout(DelegTimeout)
 		out.SetEntryTimeout(DelegTimeout)
 	}
@@ -317,13 +327,35 @@ func (h delegHandler) DelegLost(d *nfs4client.Delegation) {
 
 // invalidate drops the attributes cached under d and the kernel's pages,
 // attributes and directory entry of n (go-fuse NotifyContent with offset
-// 0 and length 0 covers the whole file, NotifyEntry the name).
+// 0 and length 0 covers the whole file, NotifyEntry the name). d is no
+// longer valid (marked recalled) when it is called.
+//
+// A reply that carries DelegTimeout and was decided while d was valid can
+// reach the kernel after these notifications: go-fuse writes it once the
+// handler has returned. The kernel would then cache for DelegTimeout what
+// nothing will invalidate any more. Such handlers note the time first
+// (noteLongReply, before they check d): if one was that recent, the
+// notifications are sent again once its reply has surely been written.
 func (n *Node) invalidate(d *nfs4client.Delegation) {
 	n.mu.Lock()
 	if n.dl.d == d {
 		n.dl.d, n.dl.attrs, n.dl.readers = nil, nil, nil
 	}
 	n.mu.Unlock()
+	n.notifyKernel()
+	if time.Since(time.Unix(0, n.longReply.Load())) < lateReplyWindow {
+		time.AfterFunc(lateReplyWindow, n.notifyKernel)
+	}
+}
+
+// lateReplyWindow bounds how long after its handler decided it a reply is
+// written to the kernel (invalidate).
+const lateReplyWindow = 100 * time.Millisecond
+
+// noteLongReply records that a reply with DelegTimeout may be under way.
+func (n *Node) noteLongReply() { n.longReply.Store(time.Now().UnixNano()) }
+
+func (n *Node) notifyKernel() {
 	n.NotifyContent(0, 0)
 	if name, parent := n.Parent(); parent != nil {
 		parent.NotifyEntry(name)

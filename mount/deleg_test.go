@@ -406,7 +406,10 @@ func TestDelegOption(t *testing.T) {
 // afterwards is seen at once.
 func TestDelegReturnOnClose(t *testing.T) {
 	addr, export, cnt := serveCountT(t)
-	mnt, fsys, _ := mountOptsT(t, addr, "watermark-test", Options{DelegWatermark: 2})
+	// Without a delegation the kernel asks again at once; with one it
+	// caches for DelegTimeout.
+	mnt, fsys, _ := mountOptsT(t, addr, "watermark-test",
+		Options{DelegWatermark: 2, AttrTimeout: time.Nanosecond, EntryTimeout: time.Nanosecond})
 	for i := range 5 {
 		name := filepath.Join(mnt, fmt.Sprintf("f%d", i))
 		if err := os.WriteFile(name, []byte("data"), 0o644); err != nil {

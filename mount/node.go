@@ -70,7 +70,10 @@ type Node struct {
 
 	locks nodeLocks // byte-range lock owners (lock.go)
 	dl    nodeDeleg // delegation state (deleg.go)
-	look  listing   // lookahead listing of a directory (lookahead.go)
+	// longReply is when a reply with DelegTimeout was last decided
+	// (Unix ns; invalidate).
+	longReply atomic.Int64
+	look      listing // lookahead listing of a directory (lookahead.go)
 }
 
 var (
