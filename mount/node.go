@@ -245,7 +245,6 @@ func nfsTime(sec uint64, nsec uint32) nfs4.Time {
 // Setattr maps chmod/chown/truncate/utimens onto one SETATTR (RFC 7530
 // §16.32); a size change through an open file uses its open stateid.
 func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	n.writes.drain() // a truncate or new times come after the data written before
 	var set nfs4.Attrs
 	if m, ok := in.GetMode(); ok {
 		set.Present.Set(nfs4.AttrMode)
@@ -283,11 +282,26 @@ func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	}
 	var a *nfs4.Attrs
 	var err error
+	cctx := n.call(ctx)
+	// A truncate or new times come after the data written before: the
+	// data goes in the same COMPOUND when it is all there is to wait for
+	// (setAttrsAfter; not with a size change, which a short WRITE would
+	// get out of order), else it is waited for.
+	var g *gathering
+	if len(set.Present) != 0 && !set.Present.Has(nfs4.AttrSize) {
+		g = n.writes.takeAlone(cctx)
+	}
+	if g == nil {
+		n.writes.drain()
+	}
 	n.dropAttrs() // our own change (deleg.go)
-	if len(set.Present) == 0 {
-		a, err = n.fsys.C.GetAttr(n.call(ctx), n.fh, nfs4client.FileAttrs)
-	} else {
-		a, err = n.fsys.C.SetAttrs(n.call(ctx), n.fh, sid, &set)
+	switch {
+	case len(set.Present) == 0:
+		a, err = n.fsys.C.GetAttr(cctx, n.fh, nfs4client.FileAttrs)
+	case g != nil:
+		a, err = n.setAttrsAfter(cctx, g, sid, &set)
+	default:
+		a, err = n.fsys.C.SetAttrs(cctx, n.fh, sid, &set)
 	}
 	if err != nil {
 		return ToErrno(err)

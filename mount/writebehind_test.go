@@ -350,6 +350,35 @@ func TestWriteGathering(t *testing.T) {
 		t.Errorf("release: %q, want one PUTFH COMMIT CLOSE", seen)
 	}
 
+	// tar's way to finish a file: its times, owner and mode set through
+	// the open descriptor before close. The data goes with the first.
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	seen = write("tarred", func(f *os.File) []byte {
+		data := randData(3 * 10240)
+		for off := 0; off < len(data); off += 10240 {
+			if _, err := f.Write(data[off : off+10240]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ts := []unix.Timespec{unix.NsecToTimespec(mtime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
+		if err := unix.UtimesNanoAt(int(f.Fd()), "", ts, unix.AT_EMPTY_PATH); err != nil {
+			// Older kernels: by name.
+			if err := os.Chtimes(f.Name(), mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := f.Chmod(0o600); err != nil {
+			t.Fatal(err)
+		}
+		return data
+	})
+	if !slices.Contains(seen, "PUTFH WRITE SETATTR GETATTR") || countOps(seen, "WRITE") != 1 {
+		t.Errorf("write(2)s then utimens: %q, want the data in the SETATTR's COMPOUND", seen)
+	}
+	if fi, err := os.Stat(filepath.Join(export, "tarred")); err != nil || !fi.ModTime().Equal(mtime) || fi.Mode().Perm() != 0o600 {
+		t.Errorf("server's file: %v, %v; want mtime %v, mode 0600", fi, err, mtime)
+	}
+
 	// 3 MiB in 64 KiB pieces: full WRITEs go out as they fill up.
 	ws := int(fsys.C.WSize)
 	seen = write("big", func(f *os.File) []byte {

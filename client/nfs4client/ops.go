@@ -108,6 +108,40 @@ func (c *Client) SetAttrs(ctx context.Context, fh []byte, sid nfs4.StateID, set 
 	return decodeRes(res, 2)
 }
 
+// WriteSetAttrs is a WRITE of data (at most WSize) at off through wsid
+// followed by the SETATTR of SetAttrs, in one COMPOUND (PUTFH WRITE
+// SETATTR GETATTR): a client holding written data back can send it with
+// an attribute change that must come after it, in one round trip. w is
+// the WRITE's result, nil if the WRITE failed (err is then its error; the
+// attributes are to be set again); with w set, err is the SETATTR's. A
+// WRITE may be short (w.Count): the caller writes the rest.
+func (c *Client) WriteSetAttrs(ctx context.Context, fh []byte, wsid nfs4.StateID, off uint64, data []byte, stable uint32,
+	sid nfs4.StateID, set *nfs4.Attrs) (w *nfs4.WriteRes, a *nfs4.Attrs, err error) {
+	var e xdr.Encoder
+	if err := nfs4.AppendAttrVals(&e, set.Present, set); err != nil {
+		return nil, nil, err
+	}
+	res, err := c.Do(ctx, PutFH(fh),
+		op(nfs4.OpWrite, &nfs4.WriteArgs{StateID: wsid, Offset: off, Stable: stable, Data: data}),
+		op(nfs4.OpSetattr, &nfs4.SetattrArgs{StateID: sid, ObjAttributes: nfs4.Fattr{Mask: set.Present, Vals: e.Buf}}),
+		GetAttrOp(FileAttrs))
+	if res == nil || len(res.Results) < 2 || (len(res.Results) == 2 && err != nil) {
+		if err == nil {
+			err = &StatusError{Op: nfs4.OpWrite, Status: nfs4.ErrServerFault}
+		}
+		return nil, nil, err
+	}
+	w = result[*nfs4.WriteRes](res, 1)
+	if w.Count == 0 || int(w.Count) > len(data) {
+		return nil, nil, &StatusError{Op: nfs4.OpWrite, Status: nfs4.ErrIO}
+	}
+	if err != nil {
+		return w, nil, err
+	}
+	a, err = decodeRes(res, 3)
+	return w, a, err
+}
+
 // ReadDirPage reads one page of dir from cookie (READDIR, RFC 7530
 // §16.24) with the attributes in want (DirEntryAttrs for readdirplus).
 func (c *Client) ReadDirPage(ctx context.Context, dir []byte, cookie uint64, verf nfs4.Verifier, want nfs4.Bitmap) (*nfs4.ReadDirRes, error) {
