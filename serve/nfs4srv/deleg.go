@@ -329,10 +329,12 @@ func opWantDelegation(c *compound, a nfs4.Args) nfs4.Res {
 }
 
 // truncateBreak recalls conflicting delegations before an OPEN that may
-// truncate an existing file (OPEN4_CREATE with a size): the truncation
-// happens before the open's own conflict check in state.Open.
+// truncate an existing file (UNCHECKED4 with a size; GUARDED4 and the
+// EXCLUSIVE modes never change an existing file): the truncation happens
+// before the open's own conflict check in state.Open.
 func (c *compound) truncateBreak(args *nfs4.OpenArgs, o *state.Owner) nfs4.Status {
 	if !c.s.state.HasDelegations() || args.OpenHow.OpenType != nfs4.OpenCreate ||
+		args.OpenHow.CreateHow.Mode != nfs4.Unchecked4 ||
 		!args.OpenHow.CreateHow.CreateAttrs.Mask.Has(nfs4.AttrSize) {
 		return nfs4.OK
 	}

@@ -151,7 +151,7 @@ func opGetDirDelegation(c *compound, a nfs4.Args) nfs4.Res {
 // the NOTIFY4_* type of the change, -1 if it is not one we notify).
 func (c *compound) dirChange(dirKey string, notifyType int, except uint64) (dirChg, nfs4.Status) {
 	ch := c.s.beginDirChange(dirKey)
-	if !c.s.state.HasDelegations() {
+	if !c.s.state.HasDirDelegations() {
 		return ch, nfs4.OK
 	}
 	if c.seq != nil {
@@ -167,17 +167,25 @@ func (c *compound) dirChange(dirKey string, notifyType int, except uint64) (dirC
 }
 
 // openCreateDirChange is dirChange for an OPEN that may create its name in
-// the current directory: only when the name does not exist yet.
+// the current directory: only when the name does not exist yet. The name
+// is looked up only when some directory delegation exists: otherwise
+// there is nothing to recall or notify, and the change is only counted
+// (in the same order as dirChange: counted, then the delegations read),
+// which makes a concurrent GET_DIR_DELEGATION of the directory back off.
 func (c *compound) openCreateDirChange(args *nfs4.OpenArgs, o *state.Owner) (dirChg, nfs4.Status) {
 	if args.OpenHow.OpenType != nfs4.OpenCreate || args.Claim.Claim != nfs4.ClaimNull ||
 		checkName(args.Claim.File) != nfs4.OK {
 		return dirChg{}, nfs4.OK
 	}
-	if !c.s.state.HasDelegations() {
-		return c.s.beginDirChange(c.fhKey()), nfs4.OK
+	ch := c.s.beginDirChange(c.fhKey())
+	if !c.s.state.HasDirDelegations() {
+		return ch, nfs4.OK
 	}
+	ch.end()
 	if _, _, err := c.fs().Lookup(c.ctx, &c.cred, c.cur.h, string(args.Claim.File)); err == nil {
-		return dirChg{}, nfs4.OK // opens an existing file: the directory does not change
+		// Opens an existing file, or fails with NFS4ERR_EXIST: the
+		// directory does not change, and nothing is recalled.
+		return dirChg{}, nfs4.OK
 	}
 	return c.dirChange(c.fhKey(), nfs4.NotifyAddEntry, c.delegClientID(o))
 }

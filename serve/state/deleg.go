@@ -48,13 +48,26 @@ type Grant struct {
 	Why     uint32
 }
 
-// delegsLive counts live delegations; HasDelegations reads it without
-// the lock so the hot paths (REMOVE, SETATTR…) skip lookups when there are
-// none.
-func (m *Manager) countDeleg(d int64) { m.ndelegs.Add(d) }
+// countDeleg counts live delegations (n is +1 or -1 for d);
+// HasDelegations and HasDirDelegations read the counts without the lock
+// so the hot paths (REMOVE, SETATTR, OPEN creating…) skip lookups when
+// there are none.
+func (m *Manager) countDeleg(d *Delegation, n int64) {
+	m.ndelegs.Add(n)
+	if d.dir {
+		m.ndirdelegs.Add(n)
+	}
+}
 
 // HasDelegations reports whether any delegation is outstanding.
 func (m *Manager) HasDelegations() bool { return m.ndelegs.Load() > 0 }
+
+// HasDirDelegations reports whether any directory delegation is
+// outstanding (a live one, recalled or not). The count is raised before
+// GrantDirDelegation returns, so a change that counted itself under way
+// before reading false either is seen by the grant's own check or saw
+// the grant (nfs4srv/dirdeleg.go).
+func (m *Manager) HasDirDelegations() bool { return m.ndirdelegs.Load() > 0 }
 
 // GrantDelegation grants a delegation when the policy allows it
 // (RFC 8881 §10.4): a write delegation when the client wants one (or has
@@ -125,7 +138,7 @@ func (m *Manager) GrantDelegation(a GrantArgs) Grant {
 	d.rec = m.newState(KindDeleg, c, nil)
 	d.rec.deleg = d
 	f.delegs[d] = struct{}{}
-	m.countDeleg(1)
+	m.countDeleg(d, 1)
 	c.lastRenew = m.now()
 	return Grant{Type: typ, StateID: d.rec.stateID()}
 }
@@ -247,7 +260,7 @@ func (m *Manager) dropDeleg(r *stateRec) {
 	d := r.deleg
 	if _, live := d.file.delegs[d]; live {
 		delete(d.file.delegs, d)
-		m.countDeleg(-1)
+		m.countDeleg(d, -1)
 	}
 	if r.revoked != 0 && r.client.delegRevoked > 0 {
 		r.client.delegRevoked--
@@ -268,7 +281,7 @@ func (m *Manager) revokeDeleg(r *stateRec) {
 	}
 	if _, live := d.file.delegs[d]; live {
 		delete(d.file.delegs, d)
-		m.countDeleg(-1)
+		m.countDeleg(d, -1)
 	}
 	m.gcFile(d.file)
 	r.revoked = nfs4.ErrDelegRevoked

@@ -52,7 +52,7 @@ func (m *Manager) GrantDirDelegation(clientID uint64, fhKey string, notify, mino
 	d.rec = m.newState(KindDeleg, c, nil)
 	d.rec.deleg = d
 	f.delegs[d] = struct{}{}
-	m.countDeleg(1)
+	m.countDeleg(d, 1)
 	c.lastRenew = m.now()
 	return d.rec.stateID(), true
 }
@@ -66,7 +66,7 @@ func (m *Manager) GrantDirDelegation(clientID uint64, fhKey string, notify, mino
 // delegation of another client is recalled, and then the change must
 // wait: NFS4ERR_DELAY, and nothing to notify.
 func (m *Manager) BreakDirDelegations(dirKey string, exceptClient uint64, notifyType int) ([]DirNotice, error) {
-	if !m.HasDelegations() {
+	if !m.HasDirDelegations() { // only directory delegations are on a directory's key
 		return nil, nil
 	}
 	m.lock()

@@ -148,3 +148,50 @@ func TestRecallDelegation(t *testing.T) {
 		t.Fatalf("recall of a returned delegation: %+v", r)
 	}
 }
+
+// HasDirDelegations counts live directory delegations only: file
+// delegations do not count; a return, a revocation and an expiry end
+// the count (BreakDirDelegations and OPEN creating skip their lookups
+// on it).
+func TestHasDirDelegations(t *testing.T) {
+	e := newDelegEnv(t)
+	c1, _ := e.client41(t, "one", "conn1")
+	c2, _ := e.client41(t, "two", "conn2")
+	c40 := e.client40(t, "old", "p", 3)
+	e.open40(t, c40, "o1", fhA, nfs4.ShareAccessBoth, nfs4.ShareDenyNone, nil)
+	if g := e.m.GrantDelegation(GrantArgs{ClientID: c40, FHKey: fhA, Access: nfs4.ShareAccessBoth}); g.Type == nfs4.DelegateNone {
+		t.Fatalf("no file delegation: %+v", g)
+	}
+	if !e.m.HasDelegations() || e.m.HasDirDelegations() {
+		t.Fatal("a file delegation counted as a directory delegation")
+	}
+	sid, ok := e.m.GrantDirDelegation(c1, dirA, 0, 1)
+	if !ok || !e.m.HasDirDelegations() {
+		t.Fatalf("grant: ok=%v, counted %v", ok, e.m.HasDirDelegations())
+	}
+	wantErr(t, "DELEGRETURN", e.m.ReturnDelegation(sid, dirA, c1, 1), nil)
+	if e.m.HasDirDelegations() || !e.m.HasDelegations() {
+		t.Fatal("count after DELEGRETURN")
+	}
+	// Recalled, then revoked.
+	sid, _ = e.m.GrantDirDelegation(c1, dirA, 0, 1)
+	_, err := e.m.BreakDirDelegations(dirA, c2, -1)
+	wantErr(t, "break", err, nfs4.ErrDelay)
+	if !e.m.HasDirDelegations() {
+		t.Fatal("a recalled directory delegation no longer counted")
+	}
+	e.clk.Advance(lease)
+	if r := e.m.RevokeRecalled(e.clk.Now()); len(r) != 1 || r[0].StateID != sid {
+		t.Fatalf("revoked %+v", r)
+	}
+	if e.m.HasDirDelegations() {
+		t.Fatal("a revoked directory delegation still counted")
+	}
+	// Expiry of the holder.
+	e.m.GrantDirDelegation(c2, "dir-B", 0, 1)
+	e.clk.Advance(2 * lease)
+	e.m.Reap(e.clk.Now())
+	if e.m.HasDirDelegations() || e.m.HasDelegations() {
+		t.Fatal("an expired client's delegations still counted")
+	}
+}

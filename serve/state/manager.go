@@ -107,9 +107,10 @@ type Manager struct {
 	expiredStates  map[[nfs4.OtherSize]byte]struct{}
 	expiredClients map[uint64]struct{}
 
-	pending []Released // collected under mu, delivered by unlock()
-	recalls []Recall   // likewise, for Config.OnRecall (deleg.go)
-	ndelegs atomic.Int64
+	pending    []Released   // collected under mu, delivered by unlock()
+	recalls    []Recall     // likewise, for Config.OnRecall (deleg.go)
+	ndelegs    atomic.Int64 // live delegations (deleg.go countDeleg)
+	ndirdelegs atomic.Int64 // of which directory delegations
 
 	rec recovery // restart recovery: grace period, persisted client records
 }
