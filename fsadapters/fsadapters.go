@@ -266,6 +266,19 @@ type FS interface {
 	StatFS(ctx context.Context, fh FileHandle) (StatFS, error)
 }
 
+// CreateOpener is implemented by backends whose Create can hand back the
+// file it made already open, so that an OPEN creating a file (RFC 8881
+// §18.16) need not open it a second time by handle.
+type CreateOpener interface {
+	// CreateOpen is Create that, when it makes the file (created true),
+	// may also return it open for flags, whatever the mode it was given:
+	// the creator may use the file it made, as open(2) with O_CREAT
+	// allows. f is nil when an existing file was used or the backend
+	// could not keep it open as asked: the caller then uses Open. On
+	// error nothing is open.
+	CreateOpen(ctx context.Context, cred *Cred, dir FileHandle, name string, req *CreateReq, flags OpenFlags) (fh FileHandle, attr Attr, created bool, f File, err error)
+}
+
 // File is an open regular file. ReadAt/WriteAt are safe for concurrent use.
 type File interface {
 	// ReadAt reads up to len(p) bytes at off. eof reports that the read

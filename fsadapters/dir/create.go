@@ -57,9 +57,11 @@ func initOwner(fd int, cred *fsadapters.Cred, da *fsadapters.Attr, typ fsadapter
 }
 
 // finishNew completes an object just created as name in the directory at
-// r: owner/mode, the remaining attrs, then its handle. On failure the name
-// is removed again so a half-initialised (root-owned) object is not left.
-func (fs *FS) finishNew(cred *fsadapters.Cred, r ref, da *fsadapters.Attr, name string, fd int, typ fsadapters.FileType, attrs *fsadapters.SetAttr) (fsadapters.FileHandle, fsadapters.Attr, error) {
+// r: owner/mode, the remaining attrs, then its handle. fd is closed unless
+// keep is set and it succeeds (the caller then owns it). On failure the
+// name is removed again so a half-initialised (root-owned) object is not
+// left.
+func (fs *FS) finishNew(cred *fsadapters.Cred, r ref, da *fsadapters.Attr, name string, fd int, typ fsadapters.FileType, attrs *fsadapters.SetAttr, keep bool) (fsadapters.FileHandle, fsadapters.Attr, error) {
 	mode := uint32(0o644)
 	if typ == fsadapters.TypeDir {
 		mode = 0o755
@@ -108,32 +110,65 @@ func (fs *FS) finishNew(cred *fsadapters.Cred, r ref, da *fsadapters.Attr, name 
 	if err := statxFd(fd, &st); err != nil {
 		return fail(err)
 	}
-	unix.Close(fd)
+	if !keep {
+		unix.Close(fd)
+	}
 	return fh, attrFromStatx(&st), nil
 }
 
 // Create implements fsadapters.FS.
 func (fs *FS) Create(ctx context.Context, cred *fsadapters.Cred, dir fsadapters.FileHandle, name string, req *fsadapters.CreateReq) (fsadapters.FileHandle, fsadapters.Attr, bool, error) {
+	fh, a, created, _, err := fs.create(ctx, cred, dir, name, req, 0)
+	return fh, a, created, err
+}
+
+var _ fsadapters.CreateOpener = (*FS)(nil)
+
+// CreateOpen implements fsadapters.CreateOpener: the descriptor the file
+// was created with (access as for Open with flags) is kept as the File,
+// instead of being closed and the file opened again by handle.
+func (fs *FS) CreateOpen(ctx context.Context, cred *fsadapters.Cred, dir fsadapters.FileHandle, name string, req *fsadapters.CreateReq, flags fsadapters.OpenFlags) (fsadapters.FileHandle, fsadapters.Attr, bool, fsadapters.File, error) {
+	return fs.create(ctx, cred, dir, name, req, flags&(fsadapters.OpenRead|fsadapters.OpenWrite))
+}
+
+// create is Create, keeping the new file open for flags unless they are 0.
+func (fs *FS) create(ctx context.Context, cred *fsadapters.Cred, dir fsadapters.FileHandle, name string, req *fsadapters.CreateReq, flags fsadapters.OpenFlags) (fsadapters.FileHandle, fsadapters.Attr, bool, fsadapters.File, error) {
 	r, da, err := fs.parentFor(cred, dir, name)
 	if err != nil {
-		return nil, fsadapters.Attr{}, false, err
+		return nil, fsadapters.Attr{}, false, nil, err
 	}
 	defer fs.release(r)
 	if req.Mode == fsadapters.CreateExclusive {
-		return fs.createExclusive(cred, r, &da, name, req)
+		return fs.createExclusive(cred, r, &da, name, req, flags)
+	}
+	// The access mode does not change how the file is made: we run as
+	// root, and the final owner and mode are set afterwards (finishNew).
+	acc := unix.O_RDONLY
+	switch flags {
+	case fsadapters.OpenWrite:
+		acc = unix.O_WRONLY
+	case fsadapters.OpenRead | fsadapters.OpenWrite:
+		acc = unix.O_RDWR
 	}
 	for try := 0; try < 16; try++ {
 		fd, err := unix.Openat2(r.fd, name, &unix.OpenHow{
-			Flags:   unix.O_RDONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+			Flags:   uint64(acc) | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC,
 			Mode:    0o600,
 			Resolve: resolveFlags,
 		})
 		if err == nil {
-			fh, a, err := fs.finishNew(cred, r, &da, name, fd, fsadapters.TypeRegular, &req.Attrs)
-			return fh, a, err == nil, err
+			fh, a, err := fs.finishNew(cred, r, &da, name, fd, fsadapters.TypeRegular, &req.Attrs, flags != 0)
+			if err != nil {
+				return nil, fsadapters.Attr{}, false, nil, err
+			}
+			var f fsadapters.File
+			if flags != 0 {
+				f = &File{fd: fd}
+			}
+			return fh, a, true, f, nil
 		}
 		if !errors.Is(err, unix.EEXIST) || req.Mode == fsadapters.CreateGuarded {
-			return nil, fsadapters.Attr{}, false, err
+			return nil, fsadapters.Attr{}, false, nil, err
 		}
 		// UNCHECKED on an existing name: use the existing file.
 		fd, err = openChild(r.fd, name)
@@ -141,43 +176,49 @@ func (fs *FS) Create(ctx context.Context, cred *fsadapters.Cred, dir fsadapters.
 			continue // removed in between; create again
 		}
 		if err != nil {
-			return nil, fsadapters.Attr{}, false, err
+			return nil, fsadapters.Attr{}, false, nil, err
 		}
 		fh, a, err := fs.adopt(fd)
 		if err != nil {
-			return nil, fsadapters.Attr{}, false, err
+			return nil, fsadapters.Attr{}, false, nil, err
 		}
 		if err := fsadapters.CheckCreateOver(a.Type); err != nil {
-			return nil, fsadapters.Attr{}, false, err
+			return nil, fsadapters.Attr{}, false, nil, err
 		}
 		if req.Attrs.Valid&fsadapters.SetSize != 0 {
 			sa := fsadapters.SetAttr{Valid: fsadapters.SetSize, Size: req.Attrs.Size}
 			if a, err = fs.SetAttr(ctx, cred, fh, &sa); err != nil {
-				return nil, fsadapters.Attr{}, false, err
+				return nil, fsadapters.Attr{}, false, nil, err
 			}
 		}
-		return fh, a, false, nil
+		return fh, a, false, nil, nil
 	}
-	return nil, fsadapters.Attr{}, false, unix.EAGAIN
+	return nil, fsadapters.Attr{}, false, nil, unix.EAGAIN
 }
 
 // createExclusive makes the file complete with its verifier before it has
 // a name: O_TMPFILE, verifier xattr, owner and mode, then linkat into place.
 // linkat fails with EEXIST if the name exists, so the create is atomic and
 // a retransmission is recognised by the stored verifier (RFC 8881 §18.16.3).
-func (fs *FS) createExclusive(cred *fsadapters.Cred, r ref, da *fsadapters.Attr, name string, req *fsadapters.CreateReq) (fsadapters.FileHandle, fsadapters.Attr, bool, error) {
+// O_TMPFILE needs write access, so only an open for writing (flags) keeps
+// the descriptor as the File.
+func (fs *FS) createExclusive(cred *fsadapters.Cred, r ref, da *fsadapters.Attr, name string, req *fsadapters.CreateReq, flags fsadapters.OpenFlags) (fsadapters.FileHandle, fsadapters.Attr, bool, fsadapters.File, error) {
 	mode := uint32(0o644)
 	if req.Attrs.Valid&fsadapters.SetMode != 0 {
 		mode = req.Attrs.Mode
 	}
 	mode, err := fs.inheritMode(r.fd, da, mode)
 	if err != nil {
-		return nil, fsadapters.Attr{}, false, err
+		return nil, fsadapters.Attr{}, false, nil, err
+	}
+	acc, keep := unix.O_RDWR, flags&fsadapters.OpenWrite != 0
+	if flags == fsadapters.OpenWrite {
+		acc = unix.O_WRONLY
 	}
 	for try := 0; try < 16; try++ {
-		tfd, err := unix.Openat(r.fd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+		tfd, err := unix.Openat(r.fd, ".", unix.O_TMPFILE|acc|unix.O_CLOEXEC, 0o600)
 		if err != nil {
-			return nil, fsadapters.Attr{}, false, err
+			return nil, fsadapters.Attr{}, false, nil, err
 		}
 		err = unix.Fsetxattr(tfd, verfXattrs[0], req.Verf[:], 0)
 		if err != nil {
@@ -195,34 +236,40 @@ func (fs *FS) createExclusive(cred *fsadapters.Cred, r ref, da *fsadapters.Attr,
 			if fh, err = fs.mint(tfd); err == nil {
 				err = statxFd(tfd, &st)
 			}
-			unix.Close(tfd)
-			if err != nil {
-				return nil, fsadapters.Attr{}, false, err
+			if err != nil || !keep {
+				unix.Close(tfd)
 			}
-			return fh, attrFromStatx(&st), true, nil
+			if err != nil {
+				return nil, fsadapters.Attr{}, false, nil, err
+			}
+			var f fsadapters.File
+			if keep {
+				f = &File{fd: tfd}
+			}
+			return fh, attrFromStatx(&st), true, f, nil
 		}
 		unix.Close(tfd)
 		if !errors.Is(err, unix.EEXIST) {
-			return nil, fsadapters.Attr{}, false, err
+			return nil, fsadapters.Attr{}, false, nil, err
 		}
 		fd, err := openChild(r.fd, name)
 		if errors.Is(err, unix.ENOENT) {
 			continue
 		}
 		if err != nil {
-			return nil, fsadapters.Attr{}, false, err
+			return nil, fsadapters.Attr{}, false, nil, err
 		}
 		same := hasVerf(fd, req.Verf)
 		fh, a, err := fs.adopt(fd)
 		if err != nil {
-			return nil, fsadapters.Attr{}, false, err
+			return nil, fsadapters.Attr{}, false, nil, err
 		}
 		if a.Type != fsadapters.TypeRegular || !same {
-			return nil, fsadapters.Attr{}, false, unix.EEXIST
+			return nil, fsadapters.Attr{}, false, nil, unix.EEXIST
 		}
-		return fh, a, false, nil
+		return fh, a, false, nil, nil
 	}
-	return nil, fsadapters.Attr{}, false, unix.EAGAIN
+	return nil, fsadapters.Attr{}, false, nil, unix.EAGAIN
 }
 
 // hasVerf reports whether the object at O_PATH fd carries verifier v.
@@ -255,7 +302,7 @@ func (fs *FS) Mkdir(ctx context.Context, cred *fsadapters.Cred, dir fsadapters.F
 	if err != nil {
 		return nil, fsadapters.Attr{}, err
 	}
-	return fs.finishNew(cred, r, &da, name, fd, fsadapters.TypeDir, attrs)
+	return fs.finishNew(cred, r, &da, name, fd, fsadapters.TypeDir, attrs, false)
 }
 
 // Symlink implements fsadapters.FS.
@@ -278,7 +325,7 @@ func (fs *FS) Symlink(ctx context.Context, cred *fsadapters.Cred, dir fsadapters
 		a.Valid &^= fsadapters.SetMode
 		rest = &a
 	}
-	return fs.finishNew(cred, r, &da, name, fd, fsadapters.TypeSymlink, rest)
+	return fs.finishNew(cred, r, &da, name, fd, fsadapters.TypeSymlink, rest, false)
 }
 
 // Mknod implements fsadapters.FS.
@@ -314,7 +361,7 @@ func (fs *FS) Mknod(ctx context.Context, cred *fsadapters.Cred, dir fsadapters.F
 	if err != nil {
 		return nil, fsadapters.Attr{}, err
 	}
-	return fs.finishNew(cred, r, &da, name, fd, typ, attrs)
+	return fs.finishNew(cred, r, &da, name, fd, typ, attrs, false)
 }
 
 // Link implements fsadapters.FS.

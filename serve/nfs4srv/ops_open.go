@@ -57,6 +57,11 @@ type openTarget struct {
 	created bool
 	cinfo   nfs4.ChangeInfo
 	attrset nfs4.Bitmap
+	// file is the created file as the backend opened it
+	// (fsadapters.CreateOpener), until attachOpenFile takes it; doOpen
+	// closes it if the OPEN fails before.
+	file      fsadapters.File
+	fileFlags fsadapters.OpenFlags // file's access
 }
 
 func (c *compound) doOpen(args *nfs4.OpenArgs, o *state.Owner) nfs4.Res {
@@ -82,12 +87,17 @@ func (c *compound) doOpen(args *nfs4.OpenArgs, o *state.Owner) nfs4.Res {
 	var t openTarget
 	var st nfs4.Status
 	var dirCh dirChg
-	defer func() { dirCh.end() }()
+	defer func() {
+		dirCh.end()
+		if t.file != nil {
+			t.file.Close()
+		}
+	}()
 	switch args.Claim.Claim {
 	case nfs4.ClaimNull:
 		if st = c.truncateBreak(args, o); st == nfs4.OK { // deleg.go
 			if dirCh, st = c.openCreateDirChange(args, o); st == nfs4.OK { // dirdeleg.go
-				t, st = c.openByName(args)
+				t, st = c.openByName(args, access)
 			}
 		}
 	case nfs4.ClaimFH:
@@ -221,8 +231,10 @@ func (c *compound) openPermission(fh fsadapters.FileHandle, at *fsadapters.Attr,
 }
 
 // openByName resolves (and for OPEN4_CREATE creates) the CLAIM_NULL name in
-// the current directory.
-func (c *compound) openByName(args *nfs4.OpenArgs) (openTarget, nfs4.Status) {
+// the current directory. A backend that can (fsadapters.CreateOpener)
+// hands back a file it creates open for the share access, as
+// attachOpenFile would open it.
+func (c *compound) openByName(args *nfs4.OpenArgs, access uint32) (openTarget, nfs4.Status) {
 	var t openTarget
 	dirAttr, st := c.curDir()
 	if st != nfs4.OK {
@@ -287,7 +299,16 @@ func (c *compound) openByName(args *nfs4.OpenArgs) (openTarget, nfs4.Status) {
 		req.Attrs.Valid |= fsadapters.SetMode
 		req.Attrs.Mode = defaultCreateMode
 	}
-	fh, at, created, err := fs.Create(c.ctx, &c.cred, c.cur.h, name, &req)
+	var fh fsadapters.FileHandle
+	var at fsadapters.Attr
+	var created bool
+	var err error
+	if co, ok := fs.(fsadapters.CreateOpener); ok {
+		t.fileFlags = createdOpenFlags(access)
+		fh, at, created, t.file, err = co.CreateOpen(c.ctx, &c.cred, c.cur.h, name, &req, t.fileFlags)
+	} else {
+		fh, at, created, err = fs.Create(c.ctx, &c.cred, c.cur.h, name, &req)
+	}
 	if err != nil {
 		return t, statusOf(err)
 	}
@@ -351,10 +372,22 @@ func bitmapSubset(a, b nfs4.Bitmap) bool {
 	return true
 }
 
+// createdOpenFlags is how attachOpenFile opens a file the OPEN created
+// with share access: read-write if write is asked (the creator may read
+// it whatever its mode), else read-only.
+func createdOpenFlags(access uint32) fsadapters.OpenFlags {
+	if access&nfs4.ShareAccessWrite != 0 {
+		return fsadapters.OpenRead | fsadapters.OpenWrite
+	}
+	return fsadapters.OpenRead
+}
+
 // attachOpenFile opens the backend file for a new open, or reopens it when
 // an upgrade needs more access than the open's File has, and attaches it to
 // the open (see openFile: read-write whenever write is asked and reading
-// is permitted). On failure the state change is reverted.
+// is permitted). A file the OPEN created and the backend returned open
+// (t.file) is used when it has exactly that access. On failure the state
+// change is reverted.
 func (c *compound) attachOpenFile(r state.OpenResult, wire []byte, t *openTarget, access uint32) nfs4.Status {
 	var need fsadapters.OpenFlags
 	if r.Access&nfs4.ShareAccessRead != 0 {
@@ -380,7 +413,13 @@ func (c *compound) attachOpenFile(r state.OpenResult, wire []byte, t *openTarget
 		(t.created || fsadapters.AccessAllowed(&t.attr, &c.cred, fsadapters.MayRead) != 0) {
 		need |= fsadapters.OpenRead
 	}
-	f, err := c.fs().Open(c.ctx, cred, t.fh, need)
+	var f fsadapters.File
+	var err error
+	if t.file != nil && cur == nil && need == t.fileFlags {
+		f, t.file = t.file, nil
+	} else {
+		f, err = c.fs().Open(c.ctx, cred, t.fh, need)
+	}
 	if err != nil {
 		if h, ok := c.s.state.RevertOpen(r).(*openFile); ok && h != nil {
 			h.close()
