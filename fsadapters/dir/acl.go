@@ -151,6 +151,9 @@ func (fs *FS) checkAccessAt(dirfd int, name string, a *fsadapters.Attr, cred *fs
 // exactly what POSIX.1e inheritance gives them, instead of widening them
 // to the requested mode.
 func (fs *FS) inheritMode(dirfd int, da *fsadapters.Attr, mode uint32) (uint32, error) {
+	if !fs.aclOK {
+		return mode, nil // no default ACL to read (getxattr would say EOPNOTSUPP)
+	}
 	def, err := fs.readACL(dirfd, da, true)
 	if err != nil || def == nil {
 		return mode, err
