@@ -17,7 +17,7 @@ import (
 // locks) driven as whole COMPOUNDs through Server.Compound.
 
 type stEnv struct {
-	t *testing.T
+	t testing.TB
 	s *Server
 }
 
