@@ -330,12 +330,13 @@ func (h *fileHandle) waitCommitAheadLocked() {
 	}
 }
 
-// resendLocked rewrites every pending write FILE_SYNC (h.mu held; no
-// write of h in flight, so overlapping data goes out in its order).
-func (h *fileHandle) resendLocked(ctx context.Context) syscall.Errno {
+// resendLocked rewrites every pending write FILE_SYNC through the open
+// of, and forgets them once all are stable (h.mu held; no write of h in
+// flight, so overlapping data goes out in its order).
+func (h *fileHandle) resendLocked(ctx context.Context, of *nfs4client.OpenFile) syscall.Errno {
 	h.waitCommitAheadLocked()
 	for _, w := range h.pending {
-		if _, _, err := h.n.fsys.C.WriteAll(ctx, h.of.FH, h.of.SID(), w.off, w.data, nfs4.FileSync4); err != nil {
+		if _, _, err := h.n.fsys.C.WriteAll(ctx, of.FH, of.SID(), w.off, w.data, nfs4.FileSync4); err != nil {
 			return ToErrno(err)
 		}
 	}
@@ -371,7 +372,7 @@ func (h *fileHandle) commitLocked(ctx context.Context) syscall.Errno {
 		return ToErrno(err)
 	}
 	if v != h.verf || h.mixed {
-		return h.resendLocked(ctx)
+		return h.resendLocked(ctx, h.of)
 	}
 	h.dropPendingLocked()
 	return 0
@@ -475,14 +476,8 @@ func (h *fileHandle) resendClosed(ctx context.Context) syscall.Errno {
 		return ToErrno(err)
 	}
 	h.mu.Lock()
-	var errno syscall.Errno
-	for _, w := range h.pending {
-		if _, _, err := c.WriteAll(ctx, of.FH, of.SID(), w.off, w.data, nfs4.FileSync4); err != nil {
-			errno = ToErrno(err)
-			break
-		}
-	}
-	h.dropPendingLocked()
+	errno := h.resendLocked(ctx, of)
+	h.dropPendingLocked() // on failure too: nothing will send them again
 	h.mu.Unlock()
 	if err := c.CloseFile(ctx, of); err != nil && errno == 0 {
 		errno = ToErrno(err)

@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/fsbridge/fsbridge/client/nfs4client"
 	"github.com/fsbridge/fsbridge/fsadapters/dir"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
-	"github.com/fsbridge/fsbridge/serve/rpcsrv"
 )
 
 // BenchmarkOpenCreateClose is the server side of a create as the mount
@@ -63,21 +60,9 @@ func BenchmarkOpenCreateCloseDeleg(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { dfs.Close() })
-	s := New(Config{FS: dfs, Log: slog.New(slog.DiscardHandler)})
-	srv := &rpcsrv.Server{Handler: s, Logf: func(string, ...any) {}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Serve(l)
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		s.Close()
-	})
+	addr, _ := serveTCP(b, Config{FS: dfs, Log: slog.New(slog.DiscardHandler)})
 	ctx := context.Background()
-	c, err := nfs4client.Dial(ctx, l.Addr().String())
+	c, err := nfs4client.Dial(ctx, addr)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -25,14 +25,21 @@ import (
 
 func startDelegServer(t *testing.T, lease time.Duration) (string, *Server) {
 	t.Helper()
-	s := New(Config{FS: mem.New(), LeaseTime: lease, Log: slog.New(slog.DiscardHandler)})
+	return serveTCP(t, Config{FS: mem.New(), LeaseTime: lease, Log: slog.New(slog.DiscardHandler)})
+}
+
+// serveTCP serves a Server with cfg on a loopback port until the test
+// ends, and returns the address.
+func serveTCP(tb testing.TB, cfg Config) (string, *Server) {
+	tb.Helper()
+	s := New(cfg)
 	srv := &rpcsrv.Server{Handler: s, Logf: func(string, ...any) {}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go srv.Serve(l)
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
@@ -166,15 +173,7 @@ func ctx10(t *testing.T) context.Context {
 func TestDeleg41RecallAndReturn(t *testing.T) {
 	addr, _ := startDelegServer(t, 20*time.Second)
 	ctx := ctx10(t)
-	a := dialDeleg(t, addr, 1)
-	k := newCatcher()
-	a.RPC.HandleCallbacks(func(ctx context.Context, h *rpc.CallHeader, args []byte) (rpc.AcceptStat, []byte) {
-		return k.answer(h.Cred, h.Proc, args)
-	})
-	root, err := a.RootFH(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, k, root := delegClient(t, addr)
 	// WANT_NO_DELEG: none, and NONE_EXT says why.
 	res, err := a.Do(ctx, nfs4client.PutFH(root),
 		openArgs(1, 0, "nd", 0, nfs4.ShareAccessRead|nfs4.ShareAccessWantNoDeleg, "f", true))
@@ -226,15 +225,7 @@ func TestDeleg41RecallAndReturn(t *testing.T) {
 func TestDeleg41GetattrRecallsWriteDeleg(t *testing.T) {
 	addr, _ := startDelegServer(t, 20*time.Second)
 	ctx := ctx10(t)
-	a := dialDeleg(t, addr, 1)
-	k := newCatcher()
-	a.RPC.HandleCallbacks(func(ctx context.Context, h *rpc.CallHeader, args []byte) (rpc.AcceptStat, []byte) {
-		return k.answer(h.Cred, h.Proc, args)
-	})
-	root, err := a.RootFH(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, k, root := delegClient(t, addr)
 	res, err := a.Do(ctx, nfs4client.PutFH(root),
 		openArgs(1, 0, "w", 0, nfs4.ShareAccessBoth|nfs4.ShareAccessWantWriteDeleg, "g", true), nfs4client.GetFH())
 	if err != nil {
@@ -300,16 +291,8 @@ func TestDeleg41Revoke(t *testing.T) {
 	const lease = 2 * time.Second
 	addr, _ := startDelegServer(t, lease)
 	ctx := ctx10(t)
-	a := dialDeleg(t, addr, 1)
+	a, k, root := delegClient(t, addr) // k acknowledges recalls, never returns
 	a.StartRenewal(lease)
-	k := newCatcher()
-	a.RPC.HandleCallbacks(func(ctx context.Context, h *rpc.CallHeader, args []byte) (rpc.AcceptStat, []byte) {
-		return k.answer(h.Cred, h.Proc, args) // acknowledges, never returns
-	})
-	root, err := a.RootFH(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	res, err := a.Do(ctx, nfs4client.PutFH(root),
 		openArgs(1, 0, "w", 0, nfs4.ShareAccessBoth, "g", true), nfs4client.GetFH())
 	if err != nil {

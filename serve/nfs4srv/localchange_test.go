@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +19,6 @@ import (
 	"github.com/fsbridge/fsbridge/fsadapters/mem"
 	"github.com/fsbridge/fsbridge/proto/nfs4"
 	"github.com/fsbridge/fsbridge/proto/rpc"
-	"github.com/fsbridge/fsbridge/serve/rpcsrv"
 )
 
 // Delegations recalled for changes by local processes on the server host
@@ -32,20 +30,8 @@ import (
 func startLocalServer(t *testing.T, fs fsadapters.FS, lease time.Duration) (string, *Server, *lockedBuf) {
 	t.Helper()
 	logs := &lockedBuf{}
-	s := New(Config{FS: fs, LeaseTime: lease, Log: slog.New(slog.NewTextHandler(logs, nil))})
-	srv := &rpcsrv.Server{Handler: s, Logf: func(string, ...any) {}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		s.Close()
-	})
-	return l.Addr().String(), s, logs
+	addr, s := serveTCP(t, Config{FS: fs, LeaseTime: lease, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	return addr, s, logs
 }
 
 // startDirServer serves a new directory with two files, f and g.
