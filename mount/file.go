@@ -41,6 +41,9 @@ type fileHandle struct {
 	behindErr    syscall.Errno // a background write failed: for the next write, close or fsync
 	opener       rpc.Auth      // the credential of the OPEN (resendClosed), if hasOpener
 	hasOpener    bool
+	// created: the OPEN created the file, and the server made the
+	// opener (AUTH_SYS) its owner (setattrbehind.go).
+	created bool
 }
 
 // pendingWrite is a copy of one UNSTABLE write not yet COMMITted.
@@ -172,6 +175,8 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	n.listingAdd(name, of.FH, of.Attrs)
 	child := n.newChild(ctx, of.FH, of.Attrs, out, since)
 	h := newFileHandle(child.Operations().(*Node), of, flags, cctx)
+	h.created = h.hasOpener && h.opener.Flavor == rpc.AuthSys && of.Attrs != nil &&
+		of.Attrs.Present.Has(nfs4.AttrOwner) && nfs4client.OwnerID(of.Attrs.Owner) == h.opener.Sys.UID
 	h.n.opened1(of.Attrs)
 	h.n.keepCache(of.Attrs)
 	h.n.openedOnServer(h, "", 0) // register for recalls (deleg.go)

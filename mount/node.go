@@ -207,6 +207,9 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 }
 
 func (n *Node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if n.predictedGetattr(out) {
+		return 0 // changes deferred behind the data (setattrbehind.go)
+	}
 	n.writes.drain() // size and times after the writes the kernel saw succeed
 	if n.cachedGetattr(out) {
 		return 0 // under a delegation (deleg.go)
@@ -289,6 +292,9 @@ func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	// get out of order), else it is waited for.
 	var g *gathering
 	if len(set.Present) != 0 && !set.Present.Has(nfs4.AttrSize) {
+		if n.deferSetattr(cctx, &set, out) {
+			return 0 // sent behind the data (setattrbehind.go)
+		}
 		g = n.writes.takeAlone(cctx)
 	}
 	if g == nil {
@@ -307,6 +313,9 @@ func (n *Node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		return ToErrno(err)
 	}
 	long := false
+	n.mu.Lock()
+	n.lastAttrs = a
+	n.mu.Unlock()
 	if d := n.deleg(); d != nil {
 		n.mu.Lock()
 		long = n.storeAttrsLocked(d, a)

@@ -86,12 +86,19 @@ type gathering struct {
 	parts [][]byte
 	size  int
 	timer *time.Timer
+	// set are attribute changes acknowledged to the kernel that go out
+	// after the data, in its COMPOUND (setattrbehind.go), or nil; setSeq
+	// is their entry in nodeWrites.ws.
+	set    *nfs4.Attrs
+	setSeq uint64
+	pred   *nfs4.Attrs // the file's attributes once set is applied
 }
 
 func (g *gathering) end() uint64 { return g.off + uint64(g.size) }
 
 type behindWrite struct {
 	seq, off, end uint64
+	attrs         bool // a deferred SETATTR (no data): later writes wait for it
 }
 
 func (w *nodeWrites) lock() {
@@ -122,7 +129,7 @@ func (w *nodeWrites) start(h *fileHandle, ctx context.Context, off uint64, cp []
 	size := len(cp)
 	end := off + uint64(size)
 	w.lock()
-	if g := w.g; g != nil && g.h == h && g.end() == off && g.size+size <= gatherMax &&
+	if g := w.g; g != nil && g.set == nil && g.h == h && g.end() == off && g.size+size <= gatherMax &&
 		w.bytes+size <= maxBehindFileBytes && w.ws[len(w.ws)-1].seq == g.seq {
 		g.parts = append(g.parts, cp)
 		g.size += size
@@ -142,7 +149,7 @@ func (w *nodeWrites) start(h *fileHandle, ctx context.Context, off uint64, cp []
 	}
 	for {
 		w.kickLocked() // whatever this write waits for goes out
-		if !w.overlapsLocked(off, end, w.next) && len(w.ws) < maxBehindFileWrites &&
+		if !w.overlapsLocked(off, end, w.next) && !w.attrsPendingLocked() && len(w.ws) < maxBehindFileWrites &&
 			(w.bytes == 0 || w.bytes+size <= maxBehindFileBytes) {
 			break
 		}
@@ -150,7 +157,7 @@ func (w *nodeWrites) start(h *fileHandle, ctx context.Context, off uint64, cp []
 	}
 	seq := w.next
 	w.next++
-	w.ws = append(w.ws, behindWrite{seq, off, end})
+	w.ws = append(w.ws, behindWrite{seq: seq, off: off, end: end})
 	w.bytes += size
 	// Under w.mu, so the writer is counted before sendBehind ends it.
 	fsys.touched.busy(h.n, +1, fsys.lookaheadTTL())
@@ -167,6 +174,18 @@ func (w *nodeWrites) start(h *fileHandle, ctx context.Context, off uint64, cp []
 	}
 	w.mu.Unlock()
 	go h.sendBehind(ctx, seq, off, cp)
+}
+
+// attrsPendingLocked reports whether a deferred SETATTR is in flight: a
+// later write must not land before it, or the times it sets would hide
+// the write's (w.mu held).
+func (w *nodeWrites) attrsPendingLocked() bool {
+	for _, x := range w.ws {
+		if x.attrs {
+			return true
+		}
+	}
+	return false
 }
 
 // kickLocked sends the gathering, if any (w.mu held).
@@ -191,8 +210,15 @@ func (w *nodeWrites) expire(g *gathering) {
 	}
 }
 
-// send sends the gathered pieces as one WRITE.
-func (g *gathering) send() { g.h.sendBehind(g.ctx, g.seq, g.off, g.data()) }
+// send sends the gathered pieces as one WRITE, with the attribute
+// changes deferred behind them if any.
+func (g *gathering) send() {
+	if g.set != nil {
+		g.h.n.sendAttrsBehind(g)
+		return
+	}
+	g.h.sendBehind(g.ctx, g.seq, g.off, g.data())
+}
 
 // data is the gathered pieces in one slice.
 func (g *gathering) data() []byte {
@@ -210,7 +236,7 @@ func (w *nodeWrites) takeAlone(cctx context.Context) *gathering {
 	w.lock()
 	defer w.mu.Unlock()
 	g := w.g
-	if g == nil || len(w.ws) != 1 || !sameCred(g.ctx, cctx) {
+	if g == nil || g.set != nil || len(w.ws) != 1 || !sameCred(g.ctx, cctx) {
 		return nil
 	}
 	w.g = nil

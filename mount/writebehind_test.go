@@ -294,6 +294,31 @@ func TestNoWriteBehind(t *testing.T) {
 }
 
 // countOps counts the COMPOUNDs in seen that contain op.
+// closeReleased closes f and waits for its release's CLOSE; it returns
+// the COMPOUNDs sent since the n0th.
+func closeReleased(t *testing.T, f *os.File, cnt *compoundCounter, n0 int) []string {
+	t.Helper()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	waitFor(t, "the release's CLOSE", func() bool {
+		seen, _ = cnt.since(n0)
+		return countOps(seen, "CLOSE") > 0
+	})
+	return seen
+}
+
+// writePieces writes data to f in write(2)s of size bytes.
+func writePieces(t *testing.T, f *os.File, data []byte, size int) {
+	t.Helper()
+	for off := 0; off < len(data); off += size {
+		if _, err := f.Write(data[off:min(off+size, len(data))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func countOps(seen []string, op string) int {
 	n := 0
 	for _, s := range seen {
@@ -319,14 +344,7 @@ func TestWriteGathering(t *testing.T) {
 		}
 		_, n0 := cnt.since(0)
 		want := pieces(f)
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
-		var seen []string
-		waitFor(t, "the release's CLOSE", func() bool {
-			seen, _ = cnt.since(n0)
-			return countOps(seen, "CLOSE") > 0
-		})
+		seen := closeReleased(t, f, cnt, n0)
 		if got := readFile(t, filepath.Join(export, name)); !bytes.Equal(got, want) {
 			t.Fatalf("%s: the server has %d bytes, not the %d written", name, len(got), len(want))
 		}
@@ -355,11 +373,7 @@ func TestWriteGathering(t *testing.T) {
 	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
 	seen = write("tarred", func(f *os.File) []byte {
 		data := randData(3 * 10240)
-		for off := 0; off < len(data); off += 10240 {
-			if _, err := f.Write(data[off : off+10240]); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writePieces(t, f, data, 10240)
 		ts := []unix.Timespec{unix.NsecToTimespec(mtime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
 		if err := unix.UtimesNanoAt(int(f.Fd()), "", ts, unix.AT_EMPTY_PATH); err != nil {
 			// Older kernels: by name.

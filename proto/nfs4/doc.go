@@ -79,6 +79,20 @@ func (b Bitmap) And(c Bitmap) Bitmap {
 	return r.trim()
 }
 
+// SubsetOf reports whether every bit of b is set in c.
+func (b Bitmap) SubsetOf(c Bitmap) bool {
+	for i, w := range b {
+		var cw uint32
+		if i < len(c) {
+			cw = c[i]
+		}
+		if w&^cw != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (b Bitmap) trim() Bitmap {
 	for len(b) > 0 && b[len(b)-1] == 0 {
 		b = b[:len(b)-1]

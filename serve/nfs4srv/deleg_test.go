@@ -218,10 +218,10 @@ func TestDeleg41RecallAndReturn(t *testing.T) {
 }
 
 // TestDeleg41GetattrRecallsWriteDeleg: another client's GETATTR of the
-// size of a file under a write delegation recalls it and waits (the
-// holder may have data the server has not seen); the holder's own GETATTR
-// does not, nor does another client's GETATTR of attributes a write does
-// not change.
+// mode of a file under a write delegation recalls it and waits (the
+// holder may have data or attribute changes the server has not seen;
+// heldAttrs); the holder's own GETATTR does not, nor does another
+// client's GETATTR of attributes the holder cannot change.
 func TestDeleg41GetattrRecallsWriteDeleg(t *testing.T) {
 	addr, _ := startDelegServer(t, 20*time.Second)
 	ctx := ctx10(t)
@@ -249,15 +249,15 @@ func TestDeleg41GetattrRecallsWriteDeleg(t *testing.T) {
 		t.Fatalf("the holder's GETATTR: %v", err)
 	}
 	b := dialDeleg(t, addr, 1)
-	if err := getattr(b, nfs4.AttrType, nfs4.AttrMode); err != nil {
-		t.Fatalf("another client's GETATTR of type and mode: %v", err)
+	if err := getattr(b, nfs4.AttrType, nfs4.AttrFileID); err != nil {
+		t.Fatalf("another client's GETATTR of type and fileid: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- getattr(b, nfs4.AttrSize) }()
+	go func() { done <- getattr(b, nfs4.AttrMode) }()
 	if r := k.wait(t); r.args.StateID != deleg.StateID {
 		t.Fatalf("CB_RECALL of %v, want %v", r.args.StateID, deleg.StateID)
 	}
-	waitsForReturn(ctx, t, a, fh, deleg.StateID, "GETATTR of the size", done)
+	waitsForReturn(ctx, t, a, fh, deleg.StateID, "GETATTR of the mode", done)
 }
 
 // waitsForReturn checks that the call whose outcome done delivers is still

@@ -34,20 +34,6 @@ func hasAny(a, b nfs4.Bitmap) bool {
 	return false
 }
 
-// subsetOf reports whether every bit of a is in b.
-func subsetOf(a, b nfs4.Bitmap) bool {
-	for i, w := range a {
-		var bw uint32
-		if i < len(b) {
-			bw = b[i]
-		}
-		if w&^bw != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // unreadable are attributes a client may not ask to read or compare:
 // the write-only ones (RFC 7530 §5.5) and, for VERIFY/NVERIFY,
 // rdattr_error (RFC 7530 §16.35.4).
@@ -94,27 +80,33 @@ func opGetattr(c *compound, a nfs4.Args) nfs4.Res {
 	return res
 }
 
-// writtenAttrs are the attributes a write changes.
-var writtenAttrs = func() nfs4.Bitmap {
+// heldAttrs are the attributes the holder of a write delegation may
+// have changed without telling the server yet: those its writes change
+// (written back later) and those a client may set behind its data, as
+// mount_remote does with a file's times, owner and mode after writing it
+// (mount/setattrbehind.go).
+var heldAttrs = func() nfs4.Bitmap {
 	var b nfs4.Bitmap
 	for _, n := range []int{nfs4.AttrSize, nfs4.AttrChange, nfs4.AttrSpaceUsed,
-		nfs4.AttrTimeModify, nfs4.AttrTimeMetadata} {
+		nfs4.AttrTimeModify, nfs4.AttrTimeMetadata, nfs4.AttrTimeAccess,
+		nfs4.AttrMode, nfs4.AttrOwner, nfs4.AttrOwnerGroup, nfs4.AttrACL} {
 		b.Set(n)
 	}
 	return b
 }()
 
 // getattrBreak recalls another client's write delegation on the current
-// file before GETATTR reports attributes a write changes: the holder may
-// have data the server has not seen yet (written back later, RFC 8881
-// §10.4.1), so the size and change known here can be stale. §10.4.3 lets
+// file before GETATTR reports attributes the holder may have changed: it
+// may have data the server has not seen yet (written back later, RFC 8881
+// §10.4.1), so the size and change known here can be stale, and so can
+// the mode, owner and times a client sets behind its data. §10.4.3 lets
 // a server ask the holder with CB_GETATTR instead; this one recalls, as
 // the Linux server did before it sent CB_GETATTR. The caller gets
 // NFS4ERR_DELAY until the delegation is back. A 4.0 GETATTR does not say
 // which client sends it (no session, no stateid), so it cannot be told
 // from the holder's own: it is answered as it is.
 func (c *compound) getattrBreak(want nfs4.Bitmap) nfs4.Status {
-	if c.seq == nil || !c.s.state.HasDelegations() || !hasAny(want, writtenAttrs) {
+	if c.seq == nil || !c.s.state.HasDelegations() || !hasAny(want, heldAttrs) {
 		return nfs4.OK
 	}
 	return statusOf(c.s.state.BreakDelegations(c.fhKey(), c.seq.clientID, false))
@@ -148,7 +140,7 @@ func decodeSetAttrs(f *nfs4.Fattr, settable nfs4.Bitmap, in *nfs4.Attrs) (fsadap
 	if _, ro := nfs4.FirstReadOnly(f.Mask); ro {
 		return sa, nfs4.ErrInval
 	}
-	if !subsetOf(f.Mask, settable) {
+	if !f.Mask.SubsetOf(settable) {
 		return sa, nfs4.ErrAttrNotSupp
 	}
 	if err := nfs4.DecodeAttrsInto(f, in); err != nil {
@@ -318,7 +310,7 @@ func (c *compound) verifyAttrs(f *nfs4.Fattr) (same bool, st nfs4.Status) {
 	if hasAny(f.Mask, unreadableVerify) {
 		return false, nfs4.ErrInval
 	}
-	if !subsetOf(f.Mask, c.supportedIn(c.cur.ex)) {
+	if !f.Mask.SubsetOf(c.supportedIn(c.cur.ex)) {
 		return false, nfs4.ErrAttrNotSupp
 	}
 	var in nfs4.Attrs

@@ -277,7 +277,7 @@ func (c *compound) openByName(args *nfs4.OpenArgs, access uint32) (openTarget, n
 		}
 		// Only suppattr_exclcreat may accompany the verifier
 		// (RFC 8881 §18.16.3).
-		if !bitmapSubset(how.CreateAttrs.Mask, exclCreatAttrs) {
+		if !how.CreateAttrs.Mask.SubsetOf(exclCreatAttrs) {
 			return t, nfs4.ErrInval
 		}
 		if sa, st = setAttrsOf(&how.CreateAttrs); st != nfs4.OK {
@@ -356,20 +356,6 @@ func (c *compound) openByName(args *nfs4.OpenArgs, access uint32) (openTarget, n
 		t.attrset = append(nfs4.Bitmap(nil), how.CreateAttrs.Mask...)
 	}
 	return t, nfs4.OK
-}
-
-// bitmapSubset reports whether every bit of a is in b.
-func bitmapSubset(a, b nfs4.Bitmap) bool {
-	for i, w := range a {
-		var bw uint32
-		if i < len(b) {
-			bw = b[i]
-		}
-		if w&^bw != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // createdOpenFlags is how attachOpenFile opens a file the OPEN created
