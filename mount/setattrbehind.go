@@ -81,20 +81,18 @@ func (n *Node) deferSetattr(cctx context.Context, set *nfs4.Attrs, out *fuse.Att
 	}
 	size, change := d.Attrs()
 	pred := predictAttrs(base, set, size, time.Now())
-	first := g.set == nil
-	if first {
+	if g.set == nil {
 		g.set = &nfs4.Attrs{}
 		g.setSeq = w.next
 		w.next++
 		w.ws = append(w.ws, behindWrite{seq: g.setSeq, attrs: true})
+		// Lookups and listings of the file wait for it (freshAttrs);
+		// under w.mu, so it is counted before sendAttrsBehind ends it.
+		n.fsys.touched.busy(n, +1, n.fsys.lookaheadTTL())
 	}
 	mergeSet(g.set, set)
 	g.pred = pred
 	w.mu.Unlock()
-	if first {
-		// Lookups and listings of the file wait for it (freshAttrs).
-		n.fsys.touched.busy(n, +1, n.fsys.lookaheadTTL())
-	}
 	d.SetAttrs(size, change+1) // CB_GETATTR: changed (§10.4.3)
 	n.dropAttrs()
 	n.mu.Lock()
